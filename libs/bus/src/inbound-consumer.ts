@@ -1,0 +1,232 @@
+import type { Redis } from 'ioredis';
+import type { InboundEnvelope } from '@opamp/proto';
+import { decodeInbound, envelopeBytes, type RawStreamEntry } from './envelopes.js';
+import { ConsumerGroups, StreamKeys } from './keys.js';
+import { sleep } from './outbound-reader.js';
+
+export interface InboundEntry {
+  id: string;
+  /** Undefined when the entry could not be decoded (it is acknowledged and skipped). */
+  envelope: InboundEnvelope | undefined;
+}
+
+/**
+ * Processes one shard's entries, strictly in order. Must make the effect durable (hot state in
+ * Redis) before resolving: the entries are acknowledged right after. Throwing means "could not
+ * process now" (Redis or Postgres down): nothing is acknowledged and the entries are retried.
+ */
+export type ShardHandler = (shard: number, entries: InboundEntry[]) => Promise<void>;
+
+export interface InboundConsumerOptions {
+  batch?: number;
+  blockMs?: number;
+  /** How often to trim entries every consumer has acknowledged. */
+  trimEveryMs?: number;
+  onError?: (err: Error) => void;
+}
+
+interface ShardSlot {
+  recovering: boolean;
+  busy: Promise<void> | undefined;
+  lastTrim: number;
+}
+
+/**
+ * Reads the inbound shard streams this replica holds leases for, through the consumer group
+ * `fleet`. On taking a shard over it first claims everything the previous owner read but did
+ * not acknowledge, so a crash loses nothing; handlers are idempotent, so a re-delivery is safe.
+ */
+export class InboundConsumer {
+  private readonly slots = new Map<number, ShardSlot>();
+  private running = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    /** Dedicated connection: XREADGROUP BLOCK holds it. */
+    private readonly blockingRedis: Redis,
+    /** Shared connection for acks, claims and trims. */
+    private readonly redis: Redis,
+    private readonly consumerName: string,
+    private readonly handler: ShardHandler,
+    private readonly opts: InboundConsumerOptions = {},
+  ) {}
+
+  get shards(): number[] {
+    return [...this.slots.keys()];
+  }
+
+  async addShard(shard: number): Promise<void> {
+    if (this.slots.has(shard)) return;
+    await this.ensureGroup(shard);
+    this.slots.set(shard, { recovering: true, busy: undefined, lastTrim: 0 });
+  }
+
+  /** Stops reading the shard; resolves once its in-flight batch is done (for graceful handover). */
+  async removeShard(shard: number): Promise<void> {
+    const slot = this.slots.get(shard);
+    this.slots.delete(shard);
+    await slot?.busy?.catch(() => undefined);
+  }
+
+  /** Lease lost: stop at once (in-flight work may finish; its acks are harmless). */
+  dropShard(shard: number): void {
+    this.slots.delete(shard);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop?.catch(() => undefined);
+    await Promise.all([...this.slots.values()].map((s) => s.busy?.catch(() => undefined)));
+  }
+
+  private async ensureGroup(shard: number): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', StreamKeys.inbound(shard), ConsumerGroups.fleet, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err as Error).message.includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const batch = this.opts.batch ?? 256;
+    const blockMs = this.opts.blockMs ?? 250;
+    while (this.running) {
+      try {
+        const recovering = [...this.slots.entries()].filter(([, s]) => s.recovering);
+        if (recovering.length > 0) {
+          await Promise.all(recovering.map(([shard, slot]) => this.recover(shard, slot, batch)));
+          continue;
+        }
+        const shards = [...this.slots.keys()];
+        if (shards.length === 0) {
+          await sleep(100);
+          continue;
+        }
+        const keys = shards.map((s) => StreamKeys.inbound(s));
+        const reply = (await this.blockingRedis.xreadgroupBuffer(
+          'GROUP',
+          ConsumerGroups.fleet,
+          this.consumerName,
+          'COUNT',
+          batch,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...keys,
+          ...keys.map(() => '>'),
+        )) as [Buffer, RawStreamEntry[]][] | null;
+        if (!reply) continue;
+        await Promise.all(
+          reply.map(([key, entries]) => {
+            const shard = shards[keys.indexOf(key.toString())];
+            return shard === undefined ? undefined : this.process(shard, entries);
+          }),
+        );
+      } catch (err) {
+        if (!this.running) break;
+        if ((err as Error).message.includes('NOGROUP')) {
+          // The stream was deleted (e.g. Redis lost its data): recreate groups for what we hold.
+          for (const shard of this.slots.keys()) await this.ensureGroup(shard).catch(() => undefined);
+        }
+        this.opts.onError?.(err as Error);
+        await sleep(250);
+      }
+    }
+  }
+
+  /** Claims and processes everything pending in the shard's group (left by a previous owner). */
+  private async recover(shard: number, slot: ShardSlot, batch: number): Promise<void> {
+    const key = StreamKeys.inbound(shard);
+    let cursor = '0-0';
+    do {
+      const [next, entries, deleted] = (await this.redis.callBuffer('XAUTOCLAIM', [
+        key,
+        ConsumerGroups.fleet,
+        this.consumerName,
+        0,
+        cursor,
+        'COUNT',
+        batch,
+      ])) as [Buffer, RawStreamEntry[], Buffer[]?];
+      cursor = next.toString();
+      if (entries.length > 0) await this.process(shard, entries);
+      // Entries trimmed away while pending: nothing to process, just clear them.
+      if (deleted && deleted.length > 0) await this.redis.xack(key, ConsumerGroups.fleet, ...deleted);
+      if (!this.slots.has(shard)) return;
+    } while (cursor !== '0-0');
+    slot.recovering = false;
+  }
+
+  private async process(shard: number, raw: RawStreamEntry[]): Promise<void> {
+    const slot = this.slots.get(shard);
+    if (!slot) return;
+    const entries: InboundEntry[] = raw
+      .filter(([, fields]) => fields !== null)
+      .map(([id, fields]) => {
+        const bytes = envelopeBytes(fields);
+        let envelope: InboundEnvelope | undefined;
+        try {
+          envelope = bytes ? decodeInbound(bytes) : undefined;
+        } catch (err) {
+          this.opts.onError?.(new Error(`undecodable inbound envelope ${id.toString()}: ${(err as Error).message}`));
+        }
+        return { id: id.toString(), envelope };
+      });
+    const work = (async () => {
+      const key = StreamKeys.inbound(shard);
+      try {
+        await this.handler(shard, entries);
+      } catch (err) {
+        // Not acknowledged: re-read from the pending list once things recover.
+        slot.recovering = true;
+        throw err;
+      }
+      const ids = raw.map(([id]) => id);
+      if (ids.length > 0) await this.redis.xack(key, ConsumerGroups.fleet, ...ids);
+      await this.maybeTrim(shard, slot);
+    })();
+    slot.busy = work;
+    try {
+      await work;
+    } finally {
+      if (slot.busy === work) slot.busy = undefined;
+    }
+  }
+
+  /** Drops entries below the oldest still-pending one: processed history is not kept. */
+  private async maybeTrim(shard: number, slot: ShardSlot): Promise<void> {
+    const every = this.opts.trimEveryMs ?? 1000;
+    const now = Date.now();
+    if (now - slot.lastTrim < every) return;
+    slot.lastTrim = now;
+    const key = StreamKeys.inbound(shard);
+    const groups = (await this.redis.xinfo('GROUPS', key)) as unknown[][];
+    let minId: string | undefined;
+    for (const g of groups) {
+      const info: Record<string, unknown> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1];
+      const pending = Number(info.pending ?? 0);
+      let candidate = String(info['last-delivered-id'] ?? '0-0');
+      if (pending > 0) {
+        const summary = (await this.redis.xpending(key, String(info.name))) as [number, string | null, string | null, unknown];
+        if (summary[1]) candidate = summary[1];
+      }
+      if (minId === undefined || compareIds(candidate, minId) < 0) minId = candidate;
+    }
+    if (minId && minId !== '0-0') await this.redis.xtrim(key, 'MINID', '~', minId);
+  }
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  if (am !== bm) return am < bm ? -1 : 1;
+  if (as !== bs) return as < bs ? -1 : 1;
+  return 0;
+}

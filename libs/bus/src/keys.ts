@@ -1,0 +1,32 @@
+/**
+ * Every Redis key and stream name the system uses, in one place. `{...}` hash tags keep a
+ * shard's keys in one Redis Cluster slot should we ever move to Cluster.
+ */
+export const StreamKeys = {
+  /** Inbound shard stream: AgentToServer envelopes, connection closes and control commands. */
+  inbound: (shard: number): string => `opamp:in:{${shard}}`,
+  /** Outbound stream of one gateway pod: ServerToAgent envelopes for the agents it holds. */
+  outbound: (gatewayId: string): string => `opamp:out:${gatewayId}`,
+  outboundPattern: 'opamp:out:*',
+} as const;
+
+export const ConsumerGroups = {
+  fleet: 'fleet',
+} as const;
+
+export const RedisKeys = {
+  /** Liveness of a gateway pod (PX TTL, refreshed by the gateway). */
+  gatewayAlive: (gatewayId: string): string => `opamp:gw:${gatewayId}`,
+  /** Shard lease: value is the owning fleet replica id. */
+  shardLease: (shard: number): string => `opamp:lease:{${shard}}`,
+  /** ZSET of live fleet replicas, score = expiry (ms). */
+  fleetMembers: 'opamp:fleet:members',
+  /** uid → "gatewayId connectionId transport" of the live connection holding the agent. */
+  route: (uidHex: string): string => `opamp:route:${uidHex}`,
+  /** Hot per-agent state (serialized), owned by the shard owner. */
+  agentState: (uidHex: string): string => `opamp:agent:${uidHex}`,
+  /** ZSET uid → liveness deadline (ms) for offline detection, per shard. */
+  deadlines: (shard: number): string => `opamp:deadline:{${shard}}`,
+  /** SET of uids whose state is not yet written to Postgres, per shard (write-behind). */
+  dirty: (shard: number): string => `opamp:dirty:{${shard}}`,
+} as const;

@@ -1,0 +1,58 @@
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const lib = (name: string): string => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
+
+const alias = {
+  '@opamp/proto': lib('proto'),
+  '@opamp/protocol': lib('protocol'),
+  '@opamp/bus': lib('bus'),
+  '@opamp/database': lib('database'),
+  '@opamp/domain': lib('domain'),
+  '@opamp/config': lib('config'),
+  '@opamp/telemetry': lib('telemetry'),
+};
+
+// Nest needs decorator metadata, which esbuild does not emit; SWC does.
+const plugins = [swc.vite({ module: { type: 'es6' } })];
+
+export default defineConfig({
+  plugins,
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        plugins,
+        resolve: { alias },
+        test: { name: 'unit', include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'scripts/**/*.spec.ts'], environment: 'node' },
+      },
+      {
+        plugins,
+        resolve: { alias },
+        test: {
+          name: 'medium',
+          include: ['apps/**/*.medium-spec.ts', 'libs/**/*.medium-spec.ts', 'test/**/*.medium-spec.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        plugins,
+        resolve: { alias },
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e-spec.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
