@@ -21,9 +21,15 @@ export function counter<L extends string = never>(name: string, help: string, la
     new Counter<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry] });
 }
 
-export function gauge<L extends string = never>(name: string, help: string, labelNames: Labels<L> = []): Gauge<L> {
+export function gauge<L extends string = never>(
+  name: string,
+  help: string,
+  labelNames: Labels<L> = [],
+  /** Called at scrape time to refresh the value (instead of updating on every change). */
+  collect?: (this: Gauge<L>) => void,
+): Gauge<L> {
   return (metricsRegistry.getSingleMetric(name) as Gauge<L> | undefined) ??
-    new Gauge<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry] });
+    new Gauge<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry], ...(collect ? { collect } : {}) });
 }
 
 export function histogram<L extends string = never>(

@@ -1,0 +1,16 @@
+export { DatabaseModule } from './database.module.js';
+export { DATABASE_OPTIONS, DatabaseUnavailableError, PrismaService, redactDatabaseUrl, type DatabaseOptions } from './prisma.service.js';
+export {
+  applyMigrations,
+  DEFAULT_MIGRATIONS_DIR,
+  migrationChecksum,
+  MigrationChecksumError,
+  MigrationError,
+  PRISMA_MIGRATE_ADVISORY_LOCK,
+  readMigrations,
+  type MigrateOptions,
+  type MigrationFile,
+  type MigrationResult,
+} from './migrate.js';
+// The generated client: model types (Agent, AgentEvent), enums (AgentConnectionState), the Prisma namespace.
+export * from './generated/prisma/client.js';
