@@ -634,16 +634,77 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
   };
 }
 
-/** The test infrastructure (ports 54339/63799, data in .data/test, wiped unless fresh: false). */
-export function startTestInfra(options: { fresh?: boolean; log?: Logger } = {}): Promise<RunningInfra> {
-  return startInfra({
-    dataDir: TEST_INFRA.dataDir,
-    postgresPort: TEST_INFRA.postgresPort,
-    redisPort: TEST_INFRA.redisPort,
-    fresh: options.fresh ?? true,
-    fast: true,
+/**
+ * A cross-process mutex (exclusive-create lock file holding the owner's pid). A lock whose owner
+ * died is taken over. Returns the release function.
+ */
+export async function acquireLockFile(file: string, options: { timeoutMs: number; log?: Logger; what: string }): Promise<() => Promise<void>> {
+  const log = options.log ?? defaultLog;
+  const deadline = Date.now() + options.timeoutMs;
+  let announced = false;
+  await mkdir(path.dirname(file), { recursive: true });
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return async () => {
+        const holder = await readFile(file, 'utf8').catch(() => '');
+        if (holder.trim() === String(process.pid)) await unlink(file).catch(() => undefined);
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (!holder || !isAliveAs(holder, 'node')) {
+      // Owner is gone (or the file is half-written by a process that died): take it over.
+      await unlink(file).catch(() => undefined);
+      continue;
+    }
+    if (holder === process.pid) throw new Error(`${options.what}: this process already holds ${file}`);
+    if (Date.now() > deadline) throw new Error(`${options.what} is in use by process ${holder} (lock ${file}); gave up waiting after ${options.timeoutMs} ms`);
+    if (!announced) {
+      log(`${options.what} is in use by process ${holder}; waiting for it to finish`);
+      announced = true;
+    }
+    await sleep(500);
+  }
+}
+
+/**
+ * The test infrastructure (ports 54339/63799, data in .data/test, wiped unless fresh: false).
+ * Test runs in one checkout take turns: a second run waits (OPAMP_TEST_LOCK_TIMEOUT_MS, default
+ * 15 minutes) until the first has stopped its servers.
+ */
+export async function startTestInfra(options: { fresh?: boolean; log?: Logger } = {}): Promise<RunningInfra> {
+  const release = await acquireLockFile(`${TEST_INFRA.dataDir}.lock`, {
+    timeoutMs: Number(process.env.OPAMP_TEST_LOCK_TIMEOUT_MS ?? 15 * 60_000),
     log: options.log,
+    what: 'The test infrastructure',
   });
+  try {
+    const infra = await startInfra({
+      dataDir: TEST_INFRA.dataDir,
+      postgresPort: TEST_INFRA.postgresPort,
+      redisPort: TEST_INFRA.redisPort,
+      fresh: options.fresh ?? true,
+      fast: true,
+      log: options.log,
+    });
+    return {
+      ...infra,
+      stop: async () => {
+        try {
+          await infra.stop();
+        } finally {
+          await release();
+        }
+      },
+    };
+  } catch (err) {
+    await release();
+    throw err;
+  }
 }
 
 /** The `npm start` infrastructure; OPAMP_DATA_DIR, OPAMP_POSTGRES_PORT, OPAMP_REDIS_PORT override the defaults. */

@@ -24,6 +24,7 @@ try {
     bodyParser: false,
     logger: [config.LOG_LEVEL as 'log', 'error', 'warn', 'fatal'],
   });
+  (app.getHttpAdapter().getInstance() as { disable(name: string): void }).disable('x-powered-by');
   app.enableShutdownHooks();
   await app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   const port = (app.getHttpServer().address() as { port: number }).port;

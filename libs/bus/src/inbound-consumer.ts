@@ -219,7 +219,8 @@ export class InboundConsumer {
       }
       if (minId === undefined || compareIds(candidate, minId) < 0) minId = candidate;
     }
-    if (minId && minId !== '0-0') await this.redis.xtrim(key, 'MINID', '~', minId);
+    // Exact trimming: it runs at most once per `trimEveryMs` per shard, and keeps memory tight.
+    if (minId && minId !== '0-0') await this.redis.xtrim(key, 'MINID', minId);
   }
 }
 

@@ -42,7 +42,7 @@ export async function connectRedis(client: Redis, url: string, timeoutMs = 10_00
     await client.ping();
   } catch (err) {
     client.disconnect();
-    throw new Error(`Cannot connect to Redis at ${redacted}: ${(err as Error).message}`);
+    throw new Error(`Cannot connect to Redis at ${redacted}: ${(err as Error).message}`, { cause: err });
   } finally {
     clearTimeout(timer);
   }

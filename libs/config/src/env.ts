@@ -56,8 +56,9 @@ interface StringOptions<D extends string | undefined> {
   check?: (value: string) => string | undefined;
 }
 
-export function str(opts: StringOptions<string> & { default: string }): EnvVarSpec<string>;
 export function str(opts: StringOptions<undefined> & { optional: true }): EnvVarSpec<string | undefined>;
+export function str(opts: StringOptions<string> & { default: string }): EnvVarSpec<string>;
+// eslint-disable-next-line @typescript-eslint/unified-signatures -- keeps "required, no default" readable at call sites
 export function str(opts: StringOptions<undefined>): EnvVarSpec<string>;
 export function str(opts: StringOptions<string | undefined> & { optional?: boolean }): EnvVarSpec<string | undefined> {
   return {

@@ -4,3 +4,4 @@
 export * from './gen/opamp/v1/anyvalue_pb.js';
 export * from './gen/opamp/v1/opamp_pb.js';
 export * from './gen/opampcp/bus/v1/bus_pb.js';
+export * from './gen/opampcp/fleet/v1/state_pb.js';
