@@ -17,9 +17,8 @@ const alias = {
 // Nest needs decorator metadata, which esbuild does not emit; SWC does.
 const plugins = [swc.vite({ module: { type: 'es6' } })];
 
+// Projects inherit nothing from the root (`extends` is unset), so each lists its own plugins.
 export default defineConfig({
-  plugins,
-  resolve: { alias },
   test: {
     projects: [
       {

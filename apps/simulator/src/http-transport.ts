@@ -1,7 +1,13 @@
 import { gzipSync } from 'node:zlib';
 import { PROTOBUF_CONTENT_TYPE } from '@opamp/protocol';
 import { parseRetryAfter } from './backoff.js';
-import { TransportError, authHeaders, type AgentTransport, type TransportHandlers, type TransportOptions } from './transport.js';
+import {
+  TransportError,
+  authHeaders,
+  type AgentTransport,
+  type TransportHandlers,
+  type TransportOptions,
+} from './transport.js';
 
 export interface HttpTransportOptions extends TransportOptions {
   /** gzip request bodies (Content-Encoding: gzip). */
@@ -52,7 +58,11 @@ export class HttpTransport implements AgentTransport {
       try {
         res = await fetch(this.opts.url, { method: 'POST', headers, body, signal: controller.signal });
       } catch (err) {
-        if (controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === 'timeout') {
+        if (
+          controller.signal.aborted &&
+          controller.signal.reason instanceof Error &&
+          controller.signal.reason.message === 'timeout'
+        ) {
           throw new TransportError('HTTP request timed out', 'network');
         }
         if (controller.signal.aborted) throw new TransportError('HTTP request aborted', 'aborted');
@@ -63,14 +73,22 @@ export class HttpTransport implements AgentTransport {
       try {
         reply = new Uint8Array(await res.arrayBuffer());
       } catch (err) {
-        throw new TransportError(`HTTP response body failed: ${(err as Error).message}`, controller.signal.aborted ? 'aborted' : 'network');
+        throw new TransportError(
+          `HTTP response body failed: ${(err as Error).message}`,
+          controller.signal.aborted ? 'aborted' : 'network',
+        );
       }
       if (res.status === 200) {
         this.handlers.onMessage(reply);
         return;
       }
       if (res.status === 429 || res.status === 503) {
-        throw new TransportError(`HTTP ${res.status}`, 'throttled', res.status, parseRetryAfter(res.headers.get('retry-after')));
+        throw new TransportError(
+          `HTTP ${res.status}`,
+          'throttled',
+          res.status,
+          parseRetryAfter(res.headers.get('retry-after')),
+        );
       }
       if (res.status === 502 || res.status === 504) {
         throw new TransportError(`HTTP ${res.status}`, 'network', res.status);

@@ -42,7 +42,13 @@ import {
 } from '@opamp/protocol';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { HttpTransport } from './http-transport.js';
-import { TransportError, type AgentTransport, type TransportFactory, type TransportHandlers, type TransportKind } from './transport.js';
+import {
+  TransportError,
+  type AgentTransport,
+  type TransportFactory,
+  type TransportHandlers,
+  type TransportKind,
+} from './transport.js';
 import { WsTransport } from './ws-transport.js';
 
 /** Custom capability every simulated agent declares by default; messages for it are echoed back. */
@@ -282,6 +288,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   private httpUnavailableMs: number | undefined;
   private connectionsThisProcess = 0;
   private repliesThisConnection = 0;
+  private httpHealthy = false;
 
   constructor(options: SimulatedAgentOptions) {
     super();
@@ -323,8 +330,9 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     return this.stateValue;
   }
 
+  /** WS: the socket is open. HTTP: the last request got a 200 (not in backoff, not failing). */
   get connected(): boolean {
-    return this.stateValue === 'connected';
+    return this.stateValue === 'connected' && (this.transport.kind === 'ws' || this.httpHealthy);
   }
 
   /** sequence_num the next message will carry. */
@@ -446,7 +454,9 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   // ---------------------------------------------------------------- lifecycle
 
   private run(task: () => Promise<void> | void): Promise<void> {
-    const next = this.chain.then(task).catch((err: unknown) => this.problem(err instanceof Error ? err : new Error(String(err))));
+    const next = this.chain
+      .then(task)
+      .catch((err: unknown) => this.problem(err instanceof Error ? err : new Error(String(err))));
     this.chain = next;
     return next;
   }
@@ -465,6 +475,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.httpUnavailableMs = undefined;
     this.processStartNanos = nowNanos();
     this.connectionsThisProcess = 0;
+    this.httpHealthy = false;
     this.backoff.reset();
     this.previousUid = undefined;
   }
@@ -611,6 +622,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       this.stats.errors++;
       if (te.kind === 'throttled') this.stats.throttled++;
       this.problem(te);
+      this.httpHealthy = false;
       if (this.transport.kind === 'http') {
         if (te.retryable) this.retryHttp(gen, msg, bytes, restore, te.retryAfterMs);
         else this.scheduleHeartbeat(); // the message is dropped (400, 401, 413...): keep polling
@@ -623,9 +635,11 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.countSent(msg, bytes);
     if (this.transport.kind === 'http') {
       const unavailable = this.httpUnavailableMs;
+      this.httpHealthy = unavailable === undefined;
       if (unavailable !== undefined) {
         this.httpUnavailableMs = undefined;
         this.stats.throttled++;
+        this.stats.errors++;
         this.retryHttp(gen, msg, bytes, restore, unavailable < 0 ? undefined : unavailable);
         return;
       }
@@ -639,7 +653,13 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   }
 
   /** HTTP: the same bytes (same sequence_num) go out again after the delay; nothing else in between. */
-  private retryHttp(gen: number, msg: AgentToServer, bytes: Uint8Array, restore: () => void, retryAfterMs?: number): void {
+  private retryHttp(
+    gen: number,
+    msg: AgentToServer,
+    bytes: Uint8Array,
+    restore: () => void,
+    retryAfterMs?: number,
+  ): void {
     this.stateValue = 'backoff';
     this.clearHeartbeat();
     const delay = this.backoff.next(retryAfterMs);
@@ -696,10 +716,17 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     if (this.customCapabilities.length > 0 && (full || d.customCapabilities)) {
       init.customCapabilities = { capabilities: this.customCapabilities };
     }
-    if (this.has(AgentCapability.ReportsAvailableComponents) && (full || d.availableComponents || this.fullComponentsPending)) {
+    if (
+      this.has(AgentCapability.ReportsAvailableComponents) &&
+      (full || d.availableComponents || this.fullComponentsPending)
+    ) {
       init.availableComponents = this.availableComponents(this.fullComponentsPending);
     }
-    if (this.has(AgentCapability.ReportsConnectionSettingsStatus) && this.connectionSettingsHash && (full || d.connectionSettingsStatus)) {
+    if (
+      this.has(AgentCapability.ReportsConnectionSettingsStatus) &&
+      this.connectionSettingsHash &&
+      (full || d.connectionSettingsStatus)
+    ) {
       init.connectionSettingsStatus = {
         lastConnectionSettingsHash: this.connectionSettingsHash,
         status: ConnectionSettingsStatuses.ConnectionSettingsStatuses_APPLIED,
@@ -767,7 +794,9 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       hash,
       components: {
         inputs: { subComponentMap: { tail: { metadata: meta('3.2.4') }, systemd: { metadata: meta('3.2.4') } } },
-        outputs: { subComponentMap: { forward: { metadata: meta('3.2.4') }, opentelemetry: { metadata: meta('3.2.4') } } },
+        outputs: {
+          subComponentMap: { forward: { metadata: meta('3.2.4') }, opentelemetry: { metadata: meta('3.2.4') } },
+        },
       },
     };
   }
@@ -805,7 +834,9 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
 
   /** The protocol decisions for one ServerToAgent (checklist §3, as seen from the agent). */
   private applyServerMessage(msg: ServerToAgent): void {
-    const forUs = uidEquals(msg.instanceUid, this.uidBytes) || (this.previousUid !== undefined && uidEquals(msg.instanceUid, this.previousUid));
+    const forUs =
+      uidEquals(msg.instanceUid, this.uidBytes) ||
+      (this.previousUid !== undefined && uidEquals(msg.instanceUid, this.previousUid));
     if (!forUs) {
       this.stats.errors++;
       this.problem(new Error(`ServerToAgent for instance_uid ${uidToString(msg.instanceUid) || '(empty)'} ignored`));
@@ -835,7 +866,10 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       this.fullReportPending = true;
       this.requestSend();
     }
-    if ((msg.flags & ServerToAgentFlag.ReportAvailableComponents) !== 0n && this.has(AgentCapability.ReportsAvailableComponents)) {
+    if (
+      (msg.flags & ServerToAgentFlag.ReportAvailableComponents) !== 0n &&
+      this.has(AgentCapability.ReportsAvailableComponents)
+    ) {
       this.fullComponentsPending = true;
       this.requestSend();
     }
@@ -945,7 +979,8 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       return;
     }
     const files: Record<string, ConfigFile> = {};
-    for (const [name, f] of Object.entries(rc.config?.configMap ?? {})) files[name] = { body: copyBytes(f.body), contentType: f.contentType };
+    for (const [name, f] of Object.entries(rc.config?.configMap ?? {}))
+      files[name] = { body: copyBytes(f.body), contentType: f.contentType };
     this.effectiveConfig = files;
     this.dirty.effectiveConfig = true;
     this.stats.configsApplied++;

@@ -2,7 +2,13 @@ import WebSocket from 'ws';
 import type { IncomingMessage } from 'node:http';
 import { decodeWsFrame, encodeWsFrame } from '@opamp/protocol';
 import { parseRetryAfter } from './backoff.js';
-import { TransportError, authHeaders, type AgentTransport, type TransportHandlers, type TransportOptions } from './transport.js';
+import {
+  TransportError,
+  authHeaders,
+  type AgentTransport,
+  type TransportHandlers,
+  type TransportOptions,
+} from './transport.js';
 
 /** Spec-recommended message size limit (checklist §1.3); ws' own default is 100 MiB. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;

@@ -31,7 +31,11 @@ export class DatabaseModule {
       global: true,
       imports: options.imports ?? [],
       providers: [
-        { provide: DATABASE_OPTIONS, inject: options.inject ?? [], useFactory: options.useFactory as (...args: unknown[]) => DatabaseOptions },
+        {
+          provide: DATABASE_OPTIONS,
+          inject: options.inject ?? [],
+          useFactory: options.useFactory as (...args: unknown[]) => DatabaseOptions,
+        },
         PrismaService,
       ],
       exports: [PrismaService],

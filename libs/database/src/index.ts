@@ -1,5 +1,6 @@
 export { DatabaseModule } from './database.module.js';
-export { DATABASE_OPTIONS, DatabaseUnavailableError, PrismaService, redactDatabaseUrl, type DatabaseOptions } from './prisma.service.js';
+export { redactDatabaseUrl } from './database-url.js';
+export { DATABASE_OPTIONS, DatabaseUnavailableError, PrismaService, type DatabaseOptions } from './prisma.service.js';
 export {
   applyMigrations,
   DEFAULT_MIGRATIONS_DIR,

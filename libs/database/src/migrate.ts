@@ -17,6 +17,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { redactDatabaseUrl } from './database-url.js';
 
 /** The repository's prisma/migrations (override with OPAMP_MIGRATIONS_DIR, for example in a container image). */
 export const DEFAULT_MIGRATIONS_DIR = process.env.OPAMP_MIGRATIONS_DIR
@@ -103,27 +104,20 @@ interface AppliedRow {
   logs: string | null;
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable DATABASE_URL)';
-  }
-}
-
 async function acquireLock(client: pg.Client, timeoutMs: number, log: (m: string) => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let announced = false;
   for (;;) {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRISMA_MIGRATE_ADVISORY_LOCK]);
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+      PRISMA_MIGRATE_ADVISORY_LOCK,
+    ]);
     if (rows[0]?.locked) return;
     if (!announced) {
       log('waiting for another migration runner to finish');
       announced = true;
     }
-    if (Date.now() > deadline) throw new MigrationError(`timed out after ${timeoutMs} ms waiting for the migration lock`);
+    if (Date.now() > deadline)
+      throw new MigrationError(`timed out after ${timeoutMs} ms waiting for the migration lock`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -144,7 +138,9 @@ export async function applyMigrations(
   try {
     await client.connect();
   } catch (err) {
-    throw new MigrationError(`cannot connect to Postgres at ${redact(databaseUrl)}: ${(err as Error).message}`);
+    throw new MigrationError(
+      `cannot connect to Postgres at ${redactDatabaseUrl(databaseUrl)}: ${(err as Error).message}`,
+    );
   }
   try {
     await acquireLock(client, options.lockTimeoutMs ?? 5 * 60_000, log);
@@ -167,11 +163,16 @@ export async function applyMigrations(
       const local = new Set(migrations.map((m) => m.name));
       const modified = migrations.filter((m) => {
         const row = appliedByName.get(m.name);
-        return row !== undefined && row.checksum !== m.checksum && row.checksum !== migrationChecksum(m.sql.replaceAll('\r\n', '\n'));
+        return (
+          row !== undefined &&
+          row.checksum !== m.checksum &&
+          row.checksum !== migrationChecksum(m.sql.replaceAll('\r\n', '\n'))
+        );
       });
       if (modified.length > 0) throw new MigrationChecksumError(modified.map((m) => m.name));
       for (const name of appliedByName.keys()) {
-        if (!local.has(name)) log(`warning: migration ${name} is applied in the database but missing from ${migrationsDir}`);
+        if (!local.has(name))
+          log(`warning: migration ${name} is applied in the database but missing from ${migrationsDir}`);
       }
 
       const result: MigrationResult = { applied: [], alreadyApplied: [] };
@@ -195,8 +196,10 @@ export async function applyMigrations(
 
 async function applyOne(client: pg.Client, migration: MigrationFile): Promise<void> {
   const id = randomUUID();
-  const insert = 'INSERT INTO "_prisma_migrations" (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3)';
-  const finish = 'UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = applied_steps_count + 1 WHERE id = $1';
+  const insert =
+    'INSERT INTO "_prisma_migrations" (id, checksum, started_at, migration_name) VALUES ($1, $2, now(), $3)';
+  const finish =
+    'UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = applied_steps_count + 1 WHERE id = $1';
 
   if (NO_TRANSACTION_MARKER.test(migration.sql)) {
     // Prisma's own sequence: a row marks the attempt; on failure the logs say why and the row
@@ -205,8 +208,12 @@ async function applyOne(client: pg.Client, migration: MigrationFile): Promise<vo
     try {
       await client.query(migration.sql);
     } catch (err) {
-      await client.query('UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1', [id, String((err as Error).message)]).catch(() => undefined);
-      throw new MigrationError(`migration ${migration.name} failed (not transactional; the database may be partly migrated): ${(err as Error).message}`);
+      await client
+        .query('UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1', [id, String((err as Error).message)])
+        .catch(() => undefined);
+      throw new MigrationError(
+        `migration ${migration.name} failed (not transactional; the database may be partly migrated): ${(err as Error).message}`,
+      );
     }
     await client.query(finish, [id]);
     return;

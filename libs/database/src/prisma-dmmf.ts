@@ -70,9 +70,23 @@ export interface Dmmf {
   };
 }
 
+// The project compiles without the DOM lib, which is where TypeScript declares WebAssembly.
+interface WasmApi {
+  Module: {
+    new (bytes: Uint8Array): object;
+    imports(module: object): { module: string; name: string; kind: string }[];
+  };
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 type WasmExports = {
-  memory: WebAssembly.Memory;
-  __wbindgen_externrefs: WebAssembly.Table;
+  memory: { buffer: ArrayBuffer };
+  __wbindgen_externrefs: {
+    grow(delta: number): number;
+    get(index: number): unknown;
+    set(index: number, value: unknown): void;
+  };
   __wbindgen_malloc: (size: number, align: number) => number;
   __wbindgen_free: (ptr: number, size: number, align: number) => void;
   __externref_table_dealloc: (idx: number) => void;
@@ -81,23 +95,24 @@ type WasmExports = {
 };
 
 let cached: WasmExports | undefined;
+/** Message of the last Rust panic inside the module (wasm panics surface as a bare RuntimeError). */
+let lastPanic: string | undefined;
 
 function loadSchemaWasm(): WasmExports {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   const prismaDir = path.dirname(require.resolve('prisma/package.json'));
-  const module = new WebAssembly.Module(readFileSync(path.join(prismaDir, 'build', 'prisma_schema_build_bg.wasm')));
+  const module = new WA.Module(readFileSync(path.join(prismaDir, 'build', 'prisma_schema_build_bg.wasm')));
 
-  let wasm: WasmExports | undefined;
-  let panicMessage: string | undefined;
+  const state: { wasm?: WasmExports } = {};
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
   const readString = (ptr: number, len: number): string => {
     const start = ptr >>> 0;
-    return decoder.decode(new Uint8Array(wasm!.memory.buffer).subarray(start, start + len));
+    return decoder.decode(new Uint8Array(state.wasm!.memory.buffer).subarray(start, start + len));
   };
 
   const imports: Record<string, Record<string, (...args: number[]) => unknown>> = {};
-  for (const imp of WebAssembly.Module.imports(module)) {
+  for (const imp of WA.Module.imports(module)) {
     const table = (imports[imp.module] ??= {});
     const name = imp.name;
     if (imp.kind !== 'function') {
@@ -110,11 +125,11 @@ function loadSchemaWasm(): WasmExports {
       };
     } else if (name.startsWith('__wbg_set_message_')) {
       table[name] = (ptr, len) => {
-        panicMessage = readString(ptr, len);
+        lastPanic = readString(ptr, len);
       };
     } else if (name === '__wbindgen_init_externref_table') {
       table[name] = () => {
-        const t = wasm!.__wbindgen_externrefs;
+        const t = state.wasm!.__wbindgen_externrefs;
         const offset = t.grow(4);
         t.set(0, undefined);
         t.set(offset + 0, undefined);
@@ -127,12 +142,11 @@ function loadSchemaWasm(): WasmExports {
     }
   }
 
-  const instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
-  wasm = instance.exports as unknown as WasmExports;
+  const instance = new WA.Instance(module, imports);
+  const wasm = instance.exports as WasmExports;
+  state.wasm = wasm;
   wasm.__wbindgen_start();
   cached = wasm;
-  // Keep the panic message reachable for debugging; wasm panics surface as RuntimeError.
-  void panicMessage;
   return wasm;
 }
 
@@ -142,7 +156,15 @@ export function getDmmf(schema: string): Dmmf {
   const input = new TextEncoder().encode(JSON.stringify({ prismaSchema: schema, noColor: true }));
   const ptr = wasm.__wbindgen_malloc(input.length, 1) >>> 0;
   new Uint8Array(wasm.memory.buffer).set(input, ptr);
-  const [outPtr, outLen, errRef, isErr] = wasm.get_dmmf(ptr, input.length);
+  lastPanic = undefined;
+  let ret: [number, number, number, number];
+  try {
+    ret = wasm.get_dmmf(ptr, input.length);
+  } catch (err) {
+    cached = undefined; // a panicked instance is not reusable
+    throw new Error(`prisma-schema wasm failed in get_dmmf${lastPanic ? `: ${lastPanic}` : ''}`, { cause: err });
+  }
+  const [outPtr, outLen, errRef, isErr] = ret;
   if (isErr) {
     const err = wasm.__wbindgen_externrefs.get(errRef) as unknown;
     wasm.__externref_table_dealloc(errRef);

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { redactDatabaseUrl } from './database-url.js';
 import { PrismaClient } from './generated/prisma/client.js';
 
 /** Nest injection token for {@link DatabaseOptions}. */
@@ -18,20 +19,12 @@ export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
 
-/** The URL with its password replaced, for logs and error messages. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
-}
-
 function resolveUrl(options: DatabaseOptions): string {
   const url = options.url ?? process.env.DATABASE_URL;
-  if (!url) throw new DatabaseUnavailableError('DATABASE_URL is not set: it must name the Postgres database (postgresql://user:password@host:port/db).');
+  if (!url)
+    throw new DatabaseUnavailableError(
+      'DATABASE_URL is not set: it must name the Postgres database (postgresql://user:password@host:port/db).',
+    );
   return url;
 }
 

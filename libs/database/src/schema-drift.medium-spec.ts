@@ -43,7 +43,7 @@ describe('schema.prisma and the migrations', () => {
       .replace(/serviceName(\s+)String\?/, 'serviceName$1String')
       .replace(/capabilities(\s+)BigInt(\s+)@default\(0\)/, 'capabilities$1Int$2@default(7)')
       .replace('@@index([agentType])', '@@index([agentType, hostName])')
-      .replace(/\n  offline\n/, '\n  offline\n  retired\n')
+      .replace('\n  offline\n', '\n  offline\n  retired\n')
       .replace(/@@map\("agent_events"\)/, 'extra String?\n  @@map("agent_events")')
       .replace('onDelete: Cascade', 'onDelete: Restrict');
     expect(edited).not.toBe(schema);

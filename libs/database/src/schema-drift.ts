@@ -48,13 +48,19 @@ function expectedType(field: DmmfField, enumDbNames: Map<string, string>): Expec
     switch (field.type) {
       case 'String':
         t =
-          native === 'Uuid' ? { udt: 'uuid' }
-          : native === 'VarChar' ? { udt: 'varchar', length: arg }
-          : native === 'Char' ? { udt: 'bpchar', length: arg }
-          : native === 'Citext' ? { udt: 'citext' }
-          : native === 'Inet' ? { udt: 'inet' }
-          : native === 'Xml' ? { udt: 'xml' }
-          : { udt: 'text' };
+          native === 'Uuid'
+            ? { udt: 'uuid' }
+            : native === 'VarChar'
+              ? { udt: 'varchar', length: arg }
+              : native === 'Char'
+                ? { udt: 'bpchar', length: arg }
+                : native === 'Citext'
+                  ? { udt: 'citext' }
+                  : native === 'Inet'
+                    ? { udt: 'inet' }
+                    : native === 'Xml'
+                      ? { udt: 'xml' }
+                      : { udt: 'text' };
         break;
       case 'Int':
         t = { udt: native === 'SmallInt' ? 'int2' : native === 'Oid' ? 'oid' : 'int4' };
@@ -73,12 +79,17 @@ function expectedType(field: DmmfField, enumDbNames: Map<string, string>): Expec
         break;
       case 'DateTime':
         t =
-          native === 'Timestamptz' ? { udt: 'timestamptz', precision: arg ?? 6 }
-          : native === 'Date' ? { udt: 'date' }
-          : native === 'Time' ? { udt: 'time', precision: arg ?? 6 }
-          : native === 'Timetz' ? { udt: 'timetz', precision: arg ?? 6 }
-          : native === 'Timestamp' ? { udt: 'timestamp', precision: arg ?? 6 }
-          : { udt: 'timestamp', precision: 3 };
+          native === 'Timestamptz'
+            ? { udt: 'timestamptz', precision: arg ?? 6 }
+            : native === 'Date'
+              ? { udt: 'date' }
+              : native === 'Time'
+                ? { udt: 'time', precision: arg ?? 6 }
+                : native === 'Timetz'
+                  ? { udt: 'timetz', precision: arg ?? 6 }
+                  : native === 'Timestamp'
+                    ? { udt: 'timestamp', precision: arg ?? 6 }
+                    : { udt: 'timestamp', precision: 3 };
         break;
       case 'Json':
         t = { udt: native === 'Json' ? 'json' : 'jsonb' };
@@ -110,7 +121,9 @@ function normaliseDbDefault(def: string): string {
   return d;
 }
 
-function expectedDefault(def: unknown): { kind: 'none' } | { kind: 'any' } | { kind: 'now' } | { kind: 'sequence' } | { kind: 'literal'; value: string } {
+function expectedDefault(
+  def: unknown,
+): { kind: 'none' } | { kind: 'any' } | { kind: 'now' } | { kind: 'sequence' } | { kind: 'literal'; value: string } {
   if (def === undefined) return { kind: 'none' };
   if (Array.isArray(def)) return { kind: 'literal', value: `[${def.map((v) => String(v)).join(',')}]` };
   if (def !== null && typeof def === 'object' && 'name' in def) {
@@ -123,7 +136,14 @@ function expectedDefault(def: unknown): { kind: 'none' } | { kind: 'any' } | { k
   return { kind: 'literal', value: String(def) };
 }
 
-const ALGORITHMS: Record<string, string> = { BTree: 'btree', Hash: 'hash', Gin: 'gin', Gist: 'gist', SpGist: 'spgist', Brin: 'brin' };
+const ALGORITHMS: Record<string, string> = {
+  BTree: 'btree',
+  Hash: 'hash',
+  Gin: 'gin',
+  Gist: 'gist',
+  SpGist: 'spgist',
+  Brin: 'brin',
+};
 
 function opclassName(prismaName: string): string {
   // JsonbPathOps → jsonb_path_ops, ArrayOps → array_ops, Int4MinMaxOps → int4_minmax_ops ...
@@ -134,7 +154,13 @@ function opclassName(prismaName: string): string {
     .replace(/^_/, '');
 }
 
-const FK_ACTIONS: Record<string, string> = { a: 'NoAction', r: 'Restrict', c: 'Cascade', n: 'SetNull', d: 'SetDefault' };
+const FK_ACTIONS: Record<string, string> = {
+  a: 'NoAction',
+  r: 'Restrict',
+  c: 'Cascade',
+  n: 'SetNull',
+  d: 'SetDefault',
+};
 
 interface DbColumn {
   table_name: string;
@@ -171,7 +197,10 @@ interface DbForeignKey {
 
 async function introspect(client: pg.ClientBase, schema: string) {
   const tables = (
-    await client.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'", [schema])
+    await client.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+      [schema],
+    )
   ).rows.map((r) => r.table_name);
   const columns = (
     await client.query<DbColumn>(
@@ -226,10 +255,15 @@ async function introspect(client: pg.ClientBase, schema: string) {
   return { tables, columns, enums, indexes, foreignKeys };
 }
 
-const same = (a: readonly unknown[], b: readonly unknown[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+const same = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** Every difference between the schema and the database, as readable sentences; [] when they agree. */
-export async function diffSchemaAgainstDatabase(dmmf: Dmmf, client: pg.ClientBase, schema = 'public'): Promise<string[]> {
+export async function diffSchemaAgainstDatabase(
+  dmmf: Dmmf,
+  client: pg.ClientBase,
+  schema = 'public',
+): Promise<string[]> {
   const problems: string[] = [];
   const db = await introspect(client, schema);
   const { models, enums, indexes } = dmmf.datamodel;
@@ -242,7 +276,8 @@ export async function diffSchemaAgainstDatabase(dmmf: Dmmf, client: pg.ClientBas
     const values = e.values.map((v) => v.dbName ?? v.name);
     const actual = dbEnums.get(name);
     if (!actual) problems.push(`enum ${e.name}: type "${name}" is missing in the database`);
-    else if (!same(actual, values)) problems.push(`enum ${e.name}: database values [${actual.join(', ')}] ≠ schema values [${values.join(', ')}]`);
+    else if (!same(actual, values))
+      problems.push(`enum ${e.name}: database values [${actual.join(', ')}] ≠ schema values [${values.join(', ')}]`);
     dbEnums.delete(name);
   }
   for (const name of dbEnums.keys()) problems.push(`enum type "${name}" exists in the database but not in the schema`);
@@ -268,44 +303,61 @@ export async function diffSchemaAgainstDatabase(dmmf: Dmmf, client: pg.ClientBas
       dbColumns.delete(columnName(field));
       const nullable = !field.isRequired || field.isList;
       if ((col.is_nullable === 'YES') !== nullable) {
-        problems.push(`${where}: column is ${col.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'} in the database but ${nullable ? 'optional' : 'required'} in the schema`);
+        problems.push(
+          `${where}: column is ${col.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'} in the database but ${nullable ? 'optional' : 'required'} in the schema`,
+        );
       }
       const type = expectedType(field, enumDbNames);
-      if (col.udt_name !== type.udt) problems.push(`${where}: column type is ${col.udt_name} in the database, the schema needs ${type.udt}`);
+      if (col.udt_name !== type.udt)
+        problems.push(`${where}: column type is ${col.udt_name} in the database, the schema needs ${type.udt}`);
       if (type.precision !== undefined && col.datetime_precision !== type.precision) {
-        problems.push(`${where}: column precision is ${col.datetime_precision} in the database, the schema needs ${type.precision}`);
+        problems.push(
+          `${where}: column precision is ${col.datetime_precision} in the database, the schema needs ${type.precision}`,
+        );
       }
       if (type.length !== undefined && col.character_maximum_length !== type.length) {
-        problems.push(`${where}: column length is ${col.character_maximum_length} in the database, the schema needs ${type.length}`);
+        problems.push(
+          `${where}: column length is ${col.character_maximum_length} in the database, the schema needs ${type.length}`,
+        );
       }
       const expected = expectedDefault(field.hasDefaultValue ? field.default : undefined);
       const actual = col.column_default;
       const hasDbDefault = actual !== null || col.is_identity === 'YES';
       switch (expected.kind) {
         case 'none':
-          if (hasDbDefault) problems.push(`${where}: column has default ${actual ?? 'IDENTITY'} in the database but none in the schema`);
+          if (hasDbDefault)
+            problems.push(
+              `${where}: column has default ${actual ?? 'IDENTITY'} in the database but none in the schema`,
+            );
           break;
         case 'any':
           if (!hasDbDefault) problems.push(`${where}: the schema has a database default, the column has none`);
           break;
         case 'now':
-          if (actual === null || !/^(CURRENT_TIMESTAMP|now\(\))/i.test(actual)) problems.push(`${where}: default should be now() / CURRENT_TIMESTAMP, database has ${actual}`);
+          if (actual === null || !/^(CURRENT_TIMESTAMP|now\(\))/i.test(actual))
+            problems.push(`${where}: default should be now() / CURRENT_TIMESTAMP, database has ${actual}`);
           break;
         case 'sequence':
-          if (col.is_identity !== 'YES' && !(actual ?? '').startsWith('nextval(')) problems.push(`${where}: autoincrement() needs a sequence default, database has ${actual}`);
+          if (col.is_identity !== 'YES' && !(actual ?? '').startsWith('nextval('))
+            problems.push(`${where}: autoincrement() needs a sequence default, database has ${actual}`);
           break;
         case 'literal':
-          if (actual === null) problems.push(`${where}: the schema default is ${expected.value}, the column has no default`);
-          else if (normaliseDbDefault(actual) !== expected.value) problems.push(`${where}: default is ${actual} in the database, ${expected.value} in the schema`);
+          if (actual === null)
+            problems.push(`${where}: the schema default is ${expected.value}, the column has no default`);
+          else if (normaliseDbDefault(actual) !== expected.value)
+            problems.push(`${where}: default is ${actual} in the database, ${expected.value} in the schema`);
           break;
       }
     }
-    for (const name of dbColumns.keys()) problems.push(`model ${model.name}: column "${table}"."${name}" exists in the database but not in the schema`);
+    for (const name of dbColumns.keys())
+      problems.push(`model ${model.name}: column "${table}"."${name}" exists in the database but not in the schema`);
   }
   for (const t of dbTables) problems.push(`table "${t}" exists in the database but has no model`);
 
   // Primary keys and indexes
-  const dbIndexes = new Map(db.indexes.filter((i) => !IGNORED_TABLES.has(i.table)).map((i) => [`${i.table}.${i.name}`, i]));
+  const dbIndexes = new Map(
+    db.indexes.filter((i) => !IGNORED_TABLES.has(i.table)).map((i) => [`${i.table}.${i.name}`, i]),
+  );
   for (const index of indexes) {
     const model = modelByName.get(index.model);
     if (!model) continue;
@@ -326,23 +378,36 @@ export async function diffSchemaAgainstDatabase(dmmf: Dmmf, client: pg.ClientBas
     dbIndexes.delete(`${table}.${name}`);
     if (!same(actual.columns, cols)) problems.push(`${what}: database columns are (${actual.columns.join(', ')})`);
     if (actual.is_primary !== (index.type === 'id')) problems.push(`${what}: primary key in one and not the other`);
-    if (actual.is_unique !== (index.type === 'id' || index.type === 'unique')) problems.push(`${what}: uniqueness differs (database: ${actual.is_unique ? 'unique' : 'not unique'})`);
+    if (actual.is_unique !== (index.type === 'id' || index.type === 'unique'))
+      problems.push(`${what}: uniqueness differs (database: ${actual.is_unique ? 'unique' : 'not unique'})`);
     const method = ALGORITHMS[index.algorithm ?? 'BTree'] ?? index.algorithm?.toLowerCase();
-    if (actual.method !== method) problems.push(`${what}: method is ${actual.method} in the database, ${method} in the schema`);
+    if (actual.method !== method)
+      problems.push(`${what}: method is ${actual.method} in the database, ${method} in the schema`);
     index.fields.forEach((f, i) => {
       if (f.operatorClass) {
         const want = opclassName(f.operatorClass);
-        if (actual.opclasses[i] !== want) problems.push(`${what}: operator class of ${cols[i]} is ${actual.opclasses[i]} in the database, ${want} in the schema`);
+        if (actual.opclasses[i] !== want)
+          problems.push(
+            `${what}: operator class of ${cols[i]} is ${actual.opclasses[i]} in the database, ${want} in the schema`,
+          );
       } else if (actual.default_opclass[i] === false) {
-        problems.push(`${what}: ${cols[i]} uses operator class ${actual.opclasses[i]} in the database, the default in the schema`);
+        problems.push(
+          `${what}: ${cols[i]} uses operator class ${actual.opclasses[i]} in the database, the default in the schema`,
+        );
       }
-      if ((actual.descending[i] ?? false) !== (f.sortOrder === 'desc')) problems.push(`${what}: sort order of ${cols[i]} differs`);
+      if ((actual.descending[i] ?? false) !== (f.sortOrder === 'desc'))
+        problems.push(`${what}: sort order of ${cols[i]} differs`);
     });
   }
-  for (const i of dbIndexes.values()) problems.push(`${i.is_primary ? 'primary key' : 'index'} ${i.name} on ${i.table}(${i.columns.join(', ')}) exists in the database but not in the schema`);
+  for (const i of dbIndexes.values())
+    problems.push(
+      `${i.is_primary ? 'primary key' : 'index'} ${i.name} on ${i.table}(${i.columns.join(', ')}) exists in the database but not in the schema`,
+    );
 
   // Foreign keys
-  const dbFks = new Map(db.foreignKeys.filter((f) => !IGNORED_TABLES.has(f.table)).map((f) => [`${f.table}.${f.name}`, f]));
+  const dbFks = new Map(
+    db.foreignKeys.filter((f) => !IGNORED_TABLES.has(f.table)).map((f) => [`${f.table}.${f.name}`, f]),
+  );
   for (const model of models) {
     const table = tableName(model);
     const fieldsByName = new Map(model.fields.map((f) => [f.name, f]));
@@ -362,15 +427,24 @@ export async function diffSchemaAgainstDatabase(dmmf: Dmmf, client: pg.ClientBas
       }
       dbFks.delete(`${table}.${name}`);
       if (!same(actual.columns, cols) || actual.ref_table !== tableName(target) || !same(actual.ref_columns, refCols)) {
-        problems.push(`${what}: database has (${actual.columns.join(', ')}) → ${actual.ref_table}(${actual.ref_columns.join(', ')}), schema (${cols.join(', ')}) → ${tableName(target)}(${refCols.join(', ')})`);
+        problems.push(
+          `${what}: database has (${actual.columns.join(', ')}) → ${actual.ref_table}(${actual.ref_columns.join(', ')}), schema (${cols.join(', ')}) → ${tableName(target)}(${refCols.join(', ')})`,
+        );
       }
       const required = rel.relationFromFields.some((n) => fieldsByName.get(n)?.isRequired);
       const onDelete = rel.relationOnDelete ?? (required ? 'Restrict' : 'SetNull');
       const onUpdate = rel.relationOnUpdate ?? 'Cascade';
-      if (FK_ACTIONS[actual.on_delete] !== onDelete) problems.push(`${what}: ON DELETE is ${FK_ACTIONS[actual.on_delete]} in the database, ${onDelete} in the schema`);
-      if (FK_ACTIONS[actual.on_update] !== onUpdate) problems.push(`${what}: ON UPDATE is ${FK_ACTIONS[actual.on_update]} in the database, ${onUpdate} in the schema`);
+      if (FK_ACTIONS[actual.on_delete] !== onDelete)
+        problems.push(
+          `${what}: ON DELETE is ${FK_ACTIONS[actual.on_delete]} in the database, ${onDelete} in the schema`,
+        );
+      if (FK_ACTIONS[actual.on_update] !== onUpdate)
+        problems.push(
+          `${what}: ON UPDATE is ${FK_ACTIONS[actual.on_update]} in the database, ${onUpdate} in the schema`,
+        );
     }
   }
-  for (const f of dbFks.values()) problems.push(`foreign key ${f.name} on ${f.table} exists in the database but not in the schema`);
+  for (const f of dbFks.values())
+    problems.push(`foreign key ${f.name} on ${f.table} exists in the database but not in the schema`);
   return problems;
 }

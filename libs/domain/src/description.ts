@@ -133,7 +133,7 @@ const TYPE_ATTRIBUTES = ['service.name', 'agent.type', 'agent.name', 'process.ex
 const TYPE_PATTERNS: ReadonlyArray<[AgentType, RegExp]> = [
   ['fluentbit', /fluent[-_ .]?bit|\bflb\b/i],
   ['fluentd', /fluentd|td[-_]agent/i],
-  ['otelcol', /otel[-_ ]?col|opentelemetry[-_ ]?collector|otel[-_ ]?collector|\botelcol\b|opamp[-_]?supervisor/i],
+  ['otelcol', /otel[-_ .]?col|opentelemetry[-_ .]?collector|otel[-_ .]?collector|opamp[-_]?supervisor/i],
 ];
 
 /** fluentbit | fluentd | otelcol | generic, from service.name and similar attributes. */

@@ -13,13 +13,13 @@ import { AgentCapability, hasCapability } from '@opamp/protocol';
 
 /** The status parts a report of an agent with `caps` must carry to be complete. */
 interface Parts {
-  description: unknown;
-  health: unknown;
-  effectiveConfig: unknown;
-  remoteConfigStatus: unknown;
-  packageStatuses: unknown;
-  availableComponents: unknown;
-  connectionSettingsStatus: unknown;
+  description?: unknown;
+  health?: unknown;
+  effectiveConfig?: unknown;
+  remoteConfigStatus?: unknown;
+  packageStatuses?: unknown;
+  availableComponents?: unknown;
+  connectionSettingsStatus?: unknown;
 }
 
 function completeFor(parts: Parts, caps: bigint): boolean {

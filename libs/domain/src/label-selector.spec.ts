@@ -130,13 +130,19 @@ describe('parseLabelSelector', () => {
 });
 
 describe('formatLabelSelector', () => {
-  it.each(['a=b', 'a!=b', 'a in (x,y)', 'a notin (x)', '!a', 'a', 'a=,b in (,x)', 'service.name=fluent-bit,env in (prod,stage),!canary,tier'])(
-    'round-trips %j',
-    (text) => {
-      const parsed = parseLabelSelector(text);
-      expect(parseLabelSelector(formatLabelSelector(parsed))).toEqual(parsed);
-    },
-  );
+  it.each([
+    'a=b',
+    'a!=b',
+    'a in (x,y)',
+    'a notin (x)',
+    '!a',
+    'a',
+    'a=,b in (,x)',
+    'service.name=fluent-bit,env in (prod,stage),!canary,tier',
+  ])('round-trips %j', (text) => {
+    const parsed = parseLabelSelector(text);
+    expect(parseLabelSelector(formatLabelSelector(parsed))).toEqual(parsed);
+  });
 
   it('normalises == and whitespace', () => {
     expect(formatLabelSelector(parseLabelSelector(' a == b , c in ( x , y ) '))).toBe('a=b,c in (x,y)');
@@ -204,7 +210,14 @@ describe('agentLabels', () => {
       nonIdentifying: { 'host.name': 'h1', a: 'nonident', c: 'nonident' },
       labels: { a: 'label', team: 'obs' },
     });
-    expect({ ...labels }).toEqual({ 'service.name': 'fluent-bit', a: 'label', b: 'ident', 'host.name': 'h1', c: 'nonident', team: 'obs' });
+    expect({ ...labels }).toEqual({
+      'service.name': 'fluent-bit',
+      a: 'label',
+      b: 'ident',
+      'host.name': 'h1',
+      c: 'nonident',
+      team: 'obs',
+    });
   });
 
   it('renders scalars as text and skips nulls', () => {
@@ -213,7 +226,15 @@ describe('agentLabels', () => {
       nonIdentifying: { big: 12345678901234567890n, x: null, arr: ['a'], obj: { k: 1 } },
       labels: null,
     });
-    expect({ ...labels }).toEqual({ n: '42', f: '1.5', t: 'true', x: 'below', big: '12345678901234567890', arr: '["a"]', obj: '{"k":1}' });
+    expect({ ...labels }).toEqual({
+      n: '42',
+      f: '1.5',
+      t: 'true',
+      x: 'below',
+      big: '12345678901234567890',
+      arr: '["a"]',
+      obj: '{"k":1}',
+    });
     expect(matchesLabelSelector(parseLabelSelector('n=42,t=true,x=below,arr'), labels)).toBe(true);
   });
 

@@ -123,7 +123,10 @@ class Parser {
     for (;;) {
       out.push(this.requirement());
       if (out.length > LABEL_SELECTOR_LIMITS.maxRequirements) {
-        throw new LabelSelectorError(`too many requirements (at most ${LABEL_SELECTOR_LIMITS.maxRequirements})`, this.peek().pos);
+        throw new LabelSelectorError(
+          `too many requirements (at most ${LABEL_SELECTOR_LIMITS.maxRequirements})`,
+          this.peek().pos,
+        );
       }
       const t = this.next();
       if (t.kind === 'end') return out;
@@ -204,7 +207,8 @@ class Parser {
 
   private valueList(op: string): string[] {
     const open = this.next();
-    if (open.kind !== '(') throw new LabelSelectorError(`expected "(" after "${op}", found ${describe(open)}`, open.pos);
+    if (open.kind !== '(')
+      throw new LabelSelectorError(`expected "(" after "${op}", found ${describe(open)}`, open.pos);
     const values: string[] = [];
     // Like Kubernetes, an empty slot between commas is the empty value: `in (a,,b)`, `in (a,)`.
     let expectValue = true;
@@ -222,11 +226,15 @@ class Parser {
         continue;
       }
       if (t.kind === 'end') throw new LabelSelectorError(`missing ")" to close the "${op}" list`, t.pos);
-      if (!expectValue) throw new LabelSelectorError(`expected "," or ")" in the "${op}" list, found ${describe(t)}`, t.pos);
+      if (!expectValue)
+        throw new LabelSelectorError(`expected "," or ")" in the "${op}" list, found ${describe(t)}`, t.pos);
       values.push(this.value(this.next()));
       expectValue = false;
       if (values.length > LABEL_SELECTOR_LIMITS.maxValues) {
-        throw new LabelSelectorError(`too many values in the "${op}" list (at most ${LABEL_SELECTOR_LIMITS.maxValues})`, t.pos);
+        throw new LabelSelectorError(
+          `too many values in the "${op}" list (at most ${LABEL_SELECTOR_LIMITS.maxValues})`,
+          t.pos,
+        );
       }
     }
     if (values.length === 0) throw new LabelSelectorError(`"${op}" needs at least one value`, open.pos);
@@ -241,9 +249,14 @@ class Parser {
  */
 export function parseLabelSelector(input: string): LabelSelector {
   if (input.length > LABEL_SELECTOR_LIMITS.maxLength) {
-    throw new LabelSelectorError(`selector longer than ${LABEL_SELECTOR_LIMITS.maxLength} characters`, LABEL_SELECTOR_LIMITS.maxLength);
+    throw new LabelSelectorError(
+      `selector longer than ${LABEL_SELECTOR_LIMITS.maxLength} characters`,
+      LABEL_SELECTOR_LIMITS.maxLength,
+    );
   }
-  return Object.freeze(new Parser(tokenize(input)).parse().map((r) => Object.freeze({ ...r, values: Object.freeze([...r.values]) })));
+  return Object.freeze(
+    new Parser(tokenize(input)).parse().map((r) => Object.freeze({ ...r, values: Object.freeze([...r.values]) })),
+  );
 }
 
 /** True when `labels` satisfy every requirement. */

@@ -1,0 +1,41 @@
+import { Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { DatabaseModule, PrismaService } from '@opamp/database';
+import { HealthModule, HealthService } from '@opamp/telemetry';
+import { AgentsModule } from './agents/agents.module.js';
+import { API_CONFIG, type ApiConfig } from './api.config.js';
+
+/** Registers the Postgres readiness check (Redis registers its own in BusService). */
+class ApiReadiness implements OnApplicationBootstrap {
+  constructor(
+    private readonly health: HealthService,
+    private readonly prisma: PrismaService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.health.register('postgres', () => this.prisma.isHealthy());
+  }
+}
+
+@Module({})
+export class ApiAppModule {
+  static forRoot(config: ApiConfig): DynamicModule {
+    return {
+      module: ApiAppModule,
+      global: true,
+      imports: [
+        HealthModule,
+        DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.API_DB_POOL_SIZE }),
+        AgentsModule,
+      ],
+      providers: [
+        { provide: API_CONFIG, useValue: config },
+        {
+          provide: ApiReadiness,
+          inject: [HealthService, PrismaService],
+          useFactory: (h: HealthService, p: PrismaService) => new ApiReadiness(h, p),
+        },
+      ],
+      exports: [API_CONFIG],
+    };
+  }
+}
