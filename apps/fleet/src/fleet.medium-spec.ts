@@ -10,7 +10,9 @@ import { decodeHotState } from '@opamp/domain';
 import { AgentConfigMapSchema, ControlCommandSchema, ServerErrorResponseType, Transport } from '@opamp/proto';
 import { computeConfigHash, uidToString, uuidv7, violatesErrorExclusivity } from '@opamp/protocol';
 import { eventually, sleep, waitFor } from '../../../test/support/wait.js';
-import { FakeGateway, startFleet, type A2SInit, type FleetInstance } from './testing/fleet-harness.js';
+import { FakeGateway, decodeReply, startFleet, type A2SInit, type FleetInstance } from './testing/fleet-harness.js';
+
+const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('hex') : '<none>');
 
 const SHARDS = 4;
 const DESCRIPTION: A2SInit['agentDescription'] = {
@@ -102,7 +104,7 @@ describe('fleet: replies, full state, write-behind', () => {
     const r2 = await gw.send({ instanceUid: uid, sequenceNum: 3n, capabilities: caps });
     const [a0, a1, a2] = [await reply(gw, r0), await reply(gw, r1), await reply(gw, r2)];
     for (const a of [a0, a1, a2]) {
-      expect(a.instanceUid).toEqual(uid);
+      expect(hex(a.instanceUid)).toBe(hex(uid));
       expect(a.capabilities).toBe(0x27n);
       expect(a.errorResponse).toBeUndefined();
     }
@@ -227,9 +229,9 @@ describe('fleet: control commands', () => {
     await gw.control(httpAgent, restart('r-3'));
 
     const push = await waitFor(() => gw.pushes('c-b').find((e) => e.serverToAgent.length > 0));
-    const pushed = (await import('./testing/fleet-harness.js')).decodeReply(push.serverToAgent);
+    const pushed = decodeReply(push.serverToAgent);
     expect(pushed.command).toBeDefined();
-    expect(pushed.instanceUid).toEqual(wsAgent);
+    expect(hex(pushed.instanceUid)).toBe(hex(wsAgent));
     expect(pushed.remoteConfig ?? pushed.connectionSettings ?? pushed.agentIdentification).toBeUndefined();
 
     await eventually(async () => expect((await events(noRestart)).map((e) => e.type)).toContain('command_rejected'));
@@ -263,10 +265,10 @@ describe('fleet: control commands', () => {
     await gw.control(ws, desired);
     await gw.control(http, desired);
     const push = await waitFor(() => gw.pushes('w').find((e) => e.serverToAgent.length > 0));
-    expect((await import('./testing/fleet-harness.js')).decodeReply(push.serverToAgent).remoteConfig?.configHash).toEqual(hash);
+    expect(hex(decodeReply(push.serverToAgent).remoteConfig?.configHash)).toBe(hex(hash));
     await sleep(200);
     const poll = await reply(gw, await gw.send({ instanceUid: http, sequenceNum: 1n }, { connectionId: 'h1', transport: Transport.HTTP }));
-    expect(poll.remoteConfig?.configHash).toEqual(hash);
+    expect(hex(poll.remoteConfig?.configHash)).toBe(hex(hash));
     const applied = await reply(
       gw,
       await gw.send({ instanceUid: http, sequenceNum: 2n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 1 } }, { connectionId: 'h2', transport: Transport.HTTP }),
@@ -287,10 +289,10 @@ describe('fleet: instance uid assignment', () => {
     const newUid = a.agentIdentification!.newInstanceUid;
     expect(newUid.length).toBe(16);
     expect(newUid[6]! >> 4).toBe(7);
-    expect(a.instanceUid).toEqual(temp);
+    expect(hex(a.instanceUid)).toBe(hex(temp));
     const b = await reply(gw, await gw.send({ instanceUid: newUid, sequenceNum: 1n, capabilities: 1n, flags: 1n }));
     expect(b.agentIdentification).toBeUndefined();
-    expect(b.instanceUid).toEqual(newUid);
+    expect(hex(b.instanceUid)).toBe(hex(newUid));
     expect(b.flags).toBe(0n); // contiguous and the state came along
     const r = await waitFor(() => row(newUid));
     expect(r).toMatchObject({ service_name: 'fluent-bit', connection_state: 'connected' });

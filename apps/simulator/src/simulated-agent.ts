@@ -990,7 +990,13 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   private setRemoteStatus(status: RemoteConfigStatuses, hash: Uint8Array, errorMessage: string): void {
     this.remoteStatus = { hash: copyBytes(hash), status, errorMessage };
     this.dirty.remoteConfigStatus = true;
-    this.requestSend();
+    // Without ReportsRemoteConfig there is nothing to report, unless the effective config changed.
+    if (
+      this.has(AgentCapability.ReportsRemoteConfig) ||
+      (this.dirty.effectiveConfig && this.has(AgentCapability.ReportsEffectiveConfig))
+    ) {
+      this.requestSend();
+    }
     this.emit('remoteConfigStatus', status, copyBytes(hash), errorMessage);
   }
 

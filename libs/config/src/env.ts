@@ -146,6 +146,6 @@ export function loadEnv<S extends EnvSchema>(schema: S, source: Record<string, s
 /** Markdown rows for the README's configuration table. */
 export function describeEnv(schema: EnvSchema): string[] {
   return Object.entries(schema).map(
-    ([name, spec]) => `| \`${name}\` | ${spec.kind} | ${spec.defaultText === undefined ? '—' : `\`${spec.defaultText}\``} | ${spec.description} |`,
+    ([name, spec]) => `| \`${name}\` | ${spec.kind} | ${spec.defaultText === undefined || spec.defaultText === '' ? '—' : `\`${spec.defaultText}\``} | ${spec.description} |`,
   );
 }
