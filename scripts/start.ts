@@ -228,9 +228,7 @@ async function main(): Promise<number> {
         : []),
       ...(has('api')
         ? [
-            `  REST API            http://localhost:${port('api')}/api/v1   (OpenAPI: /api/v1/openapi.json)`,
-            `  GraphQL             http://localhost:${port('api')}/graphql`,
-            `  Console             http://localhost:${port('api')}/`,
+            `  REST API            http://localhost:${port('api')}/api/v1/agents`,
           ]
         : []),
       `  Metrics             ${apps.map((a) => `http://localhost:${a.spec.port}/metrics (${a.spec.name})`).join(', ') || '-'}`,

@@ -1,11 +1,19 @@
-import { Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import { DatabaseModule, PrismaService } from '@opamp/database';
 import { HealthModule, HealthService } from '@opamp/telemetry';
 import { AgentsModule } from './agents/agents.module.js';
 import { API_CONFIG, type ApiConfig } from './api.config.js';
 
-/** Registers the Postgres readiness check (Redis registers its own in BusService). */
-class ApiReadiness implements OnApplicationBootstrap {
+/**
+ * Registers the Postgres readiness check (Redis registers its own in BusService) and turns
+ * readiness off first thing on SIGTERM, so load balancers stop sending requests while we drain.
+ */
+class ApiReadiness implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly health: HealthService,
     private readonly prisma: PrismaService,
@@ -13,6 +21,10 @@ class ApiReadiness implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     this.health.register('postgres', () => this.prisma.isHealthy());
+  }
+
+  beforeApplicationShutdown(): void {
+    this.health.markShuttingDown();
   }
 }
 

@@ -291,6 +291,42 @@ describe('SimulatedAgent: remote config', () => {
     expect(t().sent).toHaveLength(1);
   });
 
+  it('HTTP: APPLYING and APPLIED go out right after the reply that carried the config', async () => {
+    const { agent, t } = make('http');
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    let offered = false;
+    t().reply = (m) => {
+      if (offered) return ack(m);
+      offered = true;
+      return { ...ack(m), remoteConfig };
+    };
+    agent.heartbeatNow();
+    await until(() => t().sent.length === 4, 'poll, APPLYING, APPLIED');
+    expect(
+      t()
+        .sent.slice(1)
+        .map((m) => m.sequenceNum),
+    ).toEqual([1n, 2n, 3n]);
+    expect(t().sent[2]!.remoteConfigStatus?.status).toBe(RemoteConfigStatuses.RemoteConfigStatuses_APPLYING);
+    expect(t().sent[3]!.remoteConfigStatus?.status).toBe(RemoteConfigStatuses.RemoteConfigStatuses_APPLIED);
+    expect(t().sent[3]!.effectiveConfig).toBeDefined();
+  });
+
+  it('applies config without ReportsRemoteConfig and reports only the new effective config', async () => {
+    const { agent, t } = make('ws', {
+      capabilities: AgentCapability.AcceptsRemoteConfig | AgentCapability.ReportsEffectiveConfig,
+    });
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    t().push({ ...ack(t().sent[0]!), remoteConfig });
+    await until(() => agent.stats.configsApplied === 1 && t().sent.length === 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t().sent).toHaveLength(2);
+    expect(t().sent[1]!.remoteConfigStatus).toBeUndefined();
+    expect(t().sent[1]!.effectiveConfig?.configMap?.configMap['fluent-bit.yaml']).toBeDefined();
+  });
+
   it('fails a deterministic, evenly spread share of agents', () => {
     const decide = (n: number, p: number): boolean[] => Array.from({ length: n }, (_, i) => shouldFailConfig(i, p));
     expect(decide(1000, 10).filter(Boolean)).toHaveLength(100);
@@ -325,6 +361,25 @@ describe('SimulatedAgent: commands and custom messages', () => {
     expect(hello.health!.startTimeUnixNano).toBeGreaterThanOrEqual(t().sent[0]!.health!.startTimeUnixNano);
     expect(agent.stats.restarts).toBe(1);
     expect(t().connects).toBe(2);
+  });
+
+  it('HTTP: restart sends agent_disconnect, then the new process polls from seq 0', async () => {
+    const { agent, t } = make('http');
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    let commanded = false;
+    t().reply = (m) => {
+      if (commanded) return ack(m);
+      commanded = true;
+      return { instanceUid: m.instanceUid, command: { type: CommandType.CommandType_Restart } };
+    };
+    const restarted = agent.waitFor('restarted');
+    agent.heartbeatNow();
+    await restarted;
+    await until(() => t().sent.length === 4);
+    expect(t().sent[2]!.agentDisconnect).toBeDefined();
+    expect(t().sent[3]!.sequenceNum).toBe(0n);
+    expect(isFull(t().sent[3]!)).toBe(true);
   });
 
   it('ignores the restart command (and nothing else) without AcceptsRestartCommand', async () => {

@@ -200,6 +200,8 @@ describe('heartbeat connection settings (§3.7, case 42, 52)', () => {
     );
     expect(endpointFor('wss://x/v1/opamp', Transport.HTTP)).toBe('https://x/v1/opamp');
     expect(endpointFor('wss://x/v1/opamp', Transport.WEBSOCKET)).toBe('wss://x/v1/opamp');
+    expect(endpointFor('https://x/v1/opamp', Transport.WEBSOCKET)).toBe('wss://x/v1/opamp');
+    expect(endpointFor('http://x/v1/opamp', Transport.HTTP)).toBe('http://x/v1/opamp');
   });
 });
 

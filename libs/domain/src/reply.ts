@@ -249,10 +249,10 @@ export function desiredConfigFailed(state: AgentState): boolean {
   );
 }
 
-/** The OpAMP endpoint offered to an agent, in the scheme of the transport it uses. */
+/** The OpAMP endpoint offered to an agent, in the scheme of the transport it uses (ws[s] ⇄ http[s]). */
 export function endpointFor(publicUrl: string, transport: Transport): string {
-  if (transport !== Transport.HTTP) return publicUrl;
-  return publicUrl.replace(/^ws(s?):\/\//i, (_m, s: string) => `http${s}://`);
+  if (transport === Transport.HTTP) return publicUrl.replace(/^ws(s?):\/\//i, (_m, s: string) => `http${s}://`);
+  return publicUrl.replace(/^http(s?):\/\//i, (_m, s: string) => `ws${s}://`);
 }
 
 /**

@@ -38,6 +38,9 @@ export interface Stack {
 export const baseFleetEnv = (): Record<string, string> => ({
   OPAMP_SHARDS: SHARDS,
   FLEET_FLUSH_INTERVAL_MS: '100',
+  // By default a bare heartbeat writes no row (last_seen at most every 300 s), so the stored
+  // sequenceNum would lag by design. 0 persists every message, so the API shows the latest seq.
+  FLEET_LAST_SEEN_PERSIST_SECONDS: '0',
   LOG_LEVEL: 'warn',
 });
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { toBinary } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { uidHex, type InboundEntry } from '@opamp/bus';
 import {
   needsLinkCheck,
@@ -13,7 +13,7 @@ import {
   type FleetPolicy,
   type StateWrite,
 } from '@opamp/domain';
-import { ServerToAgentSchema, type ControlCommand, type InboundEnvelope, type ServerToAgent } from '@opamp/proto';
+import { ServerErrorResponseType, ServerToAgentSchema, type ControlCommand, type InboundEnvelope, type ServerToAgent } from '@opamp/proto';
 import { badRequest, decodeAgentToServer, uidEquals, uuidv7, validateInstanceUid } from '@opamp/protocol';
 import { GatewayDirectory } from '../bus/gateway-directory.js';
 import { ShardRegistry } from '../bus/shard-registry.js';
@@ -25,6 +25,14 @@ import { FleetKeys } from './fleet-keys.js';
 import { ShardExecutor } from './shard-executor.js';
 import { WriteBatch } from './write-batch.js';
 import { WriteBehindService } from './write-behind.service.js';
+
+/** ServerToAgent{instance_uid, error_response UNKNOWN}: processing failed on our side. */
+function internalError(uid: Uint8Array): ServerToAgent {
+  return create(ServerToAgentSchema, {
+    instanceUid: uid,
+    errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_Unknown, errorMessage: 'internal error while processing the message' },
+  });
+}
 
 export class ShardNotOwnedError extends Error {
   constructor(shard: number) {
@@ -111,6 +119,7 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     }
     if (!this.registry.has(shard)) throw new ShardNotOwnedError(shard);
     await batch.exec(this.redis.client);
+    batch.runAfterCommit();
 
     const sentAt = Date.now();
     for (const receivedAt of batch.replyReceivedTimes()) fleetMetrics.processingLatency.observe(Math.max(0, sentAt - receivedAt) / 1000);
@@ -162,20 +171,31 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     const prev = this.store.get(shard, uidHex(uid));
     const arrival = { gatewayId: env.gatewayId, connectionId: env.connectionId, transport: env.transport, entryId };
     const recordedLinkAlive = needsLinkCheck(prev, arrival) ? await this.gateways.isAlive(prev!.core.link!.gatewayId) : false;
-    const result = processAgentToServer({
-      uid,
-      prev,
-      msg,
-      arrival,
-      receivedAtMs: Number(env.receivedAtMs),
-      nowMs: now,
-      recordedLinkAlive,
-      policy: this.policy,
-      newUid: () => uuidv7(now),
-      isKnownComponentsHash: (h) => this.knownComponents.has(toHex(h)),
-    });
+    let result;
+    try {
+      result = processAgentToServer({
+        uid,
+        prev,
+        msg,
+        arrival,
+        receivedAtMs: Number(env.receivedAtMs),
+        nowMs: now,
+        recordedLinkAlive,
+        policy: this.policy,
+        newUid: () => uuidv7(now),
+        isKnownComponentsHash: (h) => this.knownComponents.has(toHex(h)),
+      });
+    } catch (err) {
+      // A bug in the decision logic must not block the shard (the batch would be retried forever):
+      // answer with an error (§3.1: processing failed → error_response) and move on.
+      this.logger.error(`processing AgentToServer of ${uidString(uid)} failed: ${(err as Error).stack ?? err}`);
+      this.reply(batch, env, internalError(msg.instanceUid), 'error');
+      return;
+    }
 
     this.put(shard, result.primary, batch);
+    // A throw-away temporary uid: its state stays in Redis (with a TTL) for repeats, not in memory.
+    if (result.primary.ephemeral) batch.afterCommit(() => this.store.evict(shard, uidHex(uid)));
     if (result.secondary) {
       // The new uid lives in its own shard (maybe another replica's): Redis is where its owner finds it.
       this.store.forget(uidHex(result.secondary.state.uid));

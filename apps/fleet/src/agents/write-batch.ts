@@ -36,6 +36,7 @@ export class WriteBatch {
   private readonly events = new Map<number, string[]>();
   private readonly outbound: OutboundEntry[] = [];
   private readonly components: string[] = [];
+  private readonly afterCommitHooks: (() => void)[] = [];
 
   constructor(
     private readonly shards: number,
@@ -93,6 +94,15 @@ export class WriteBatch {
 
   learnComponents(hashHex: string): void {
     this.components.push(hashHex);
+  }
+
+  /** Runs `fn` once the batch is committed (e.g. evict from memory what must be re-read from Redis). */
+  afterCommit(fn: () => void): void {
+    this.afterCommitHooks.push(fn);
+  }
+
+  runAfterCommit(): void {
+    for (const fn of this.afterCommitHooks.splice(0)) fn();
   }
 
   /** Received-at times of the replies in this batch (for the latency histogram). */

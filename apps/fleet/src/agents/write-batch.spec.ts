@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { RedisKeys, StreamKeys, decodeOutbound, shardOf, uidHex } from '@opamp/bus';
+import { emptyAgentState, event, uidString, type StateWrite } from '@opamp/domain';
+import { FleetKeys } from './fleet-keys.js';
+import { WriteBatch } from './write-batch.js';
+
+type Call = [string, ...unknown[]];
+
+/** Records the commands of a MULTI and answers exec with success. */
+function recorder(failOn?: string): { redis: Redis; calls: Call[] } {
+  const calls: Call[] = [];
+  const multi = new Proxy(
+    {},
+    {
+      get(_t, prop: string) {
+        if (prop === 'exec') return async () => calls.map(([name]) => [name === failOn ? new Error(`${name} failed`) : null, 'OK']);
+        return (...args: unknown[]) => {
+          calls.push([prop, ...args]);
+          return multi;
+        };
+      },
+    },
+  );
+  return { redis: { multi: () => multi } as unknown as Redis, calls };
+}
+
+const UID = Uint8Array.from(Buffer.from('0192e3a45b6c7d8e9f0123456789abcd', 'hex'));
+const HEX = uidHex(UID);
+const SHARDS = 16;
+const SHARD = shardOf(UID, SHARDS);
+
+function write(patch: Partial<StateWrite> = {}): StateWrite {
+  return { state: emptyAgentState(UID), events: [], persist: false, reportChanged: false, desiredChanged: false, route: { kind: 'keep' }, deadlineMs: 0, ...patch };
+}
+
+describe('WriteBatch', () => {
+  it('commits state, dirty marker, events, route, deadline and outbound in one MULTI', async () => {
+    const { redis, calls } = recorder();
+    const b = new WriteBatch(SHARDS, 1_000);
+    b.putState(
+      write({
+        persist: true,
+        reportChanged: true,
+        events: [event(uidString(UID), 'first_seen', 1_000)],
+        route: { kind: 'set', link: { $typeName: 'opampcp.fleet.v1.AgentLink', gatewayId: 'gw', connectionId: 'c1' } },
+        deadlineMs: 91_000,
+      }),
+    );
+    b.send('gw', { connectionId: 'c1', requestId: 'r1', instanceUid: UID, serverToAgent: new Uint8Array([1]) }, 900);
+    await b.exec(redis);
+    const names = calls.map((c) => c[0]);
+    expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd']);
+    const hset = calls[0]!;
+    expect(hset[1]).toBe(RedisKeys.agentState(HEX));
+    expect(hset.filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
+    expect(calls[2]).toEqual(['sadd', RedisKeys.dirty(SHARD), HEX]);
+    expect(calls[3]).toEqual(['set', RedisKeys.route(HEX), 'gw c1', 'PX', 90_000 + 60_000]);
+    expect(calls[4]).toEqual(['zadd', RedisKeys.deadlines(SHARD), 91_000, HEX]);
+    expect(calls[5]![1]).toBe(FleetKeys.events(SHARD));
+    expect(JSON.parse(calls[5]![2] as string)).toMatchObject({ type: 'first_seen' });
+    const xadd = calls[6]!;
+    expect(xadd[1]).toBe(StreamKeys.outbound('gw'));
+    const env = decodeOutbound(xadd[xadd.length - 1] as Buffer);
+    expect(env.requestId).toBe('r1');
+    expect(env.sentAtMs).toBe(1_000n);
+    expect(b.replyReceivedTimes()).toEqual([900]);
+  });
+
+  it('coalesces several writes of one agent: last state, OR-ed flags, last route/deadline', async () => {
+    const { redis, calls } = recorder();
+    const b = new WriteBatch(SHARDS, 0);
+    b.putState(write({ persist: true, reportChanged: true, route: { kind: 'set', link: { $typeName: 'opampcp.fleet.v1.AgentLink', gatewayId: 'g', connectionId: 'c' } }, deadlineMs: 5 }));
+    b.putState(write({ route: { kind: 'delete' }, deadlineMs: 0 }));
+    expect(b.dirtyCounts().get(SHARD)).toBe(1);
+    await b.exec(redis);
+    expect(calls.map((c) => c[0])).toEqual(['hset', 'hincrby', 'sadd', 'del', 'zrem']);
+    expect(calls[0]!.filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
+  });
+
+  it('ephemeral states get a TTL; nothing is dirty when nothing persists', async () => {
+    const { redis, calls } = recorder();
+    const b = new WriteBatch(SHARDS, 0);
+    b.putState(write({ ephemeral: true }));
+    await b.exec(redis);
+    expect(calls.map((c) => c[0])).toEqual(['hset', 'pexpire', 'zrem']);
+  });
+
+  it('throws when a command of the MULTI failed (the batch is then retried)', async () => {
+    const { redis } = recorder('xadd');
+    const b = new WriteBatch(SHARDS, 0);
+    b.send('gw', { connectionId: 'c' });
+    await expect(b.exec(redis)).rejects.toThrow('xadd failed');
+  });
+
+  it('runs after-commit hooks once', () => {
+    const b = new WriteBatch(SHARDS, 0);
+    let n = 0;
+    b.afterCommit(() => n++);
+    b.runAfterCommit();
+    b.runAfterCommit();
+    expect(n).toBe(1);
+  });
+});
