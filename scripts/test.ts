@@ -59,6 +59,32 @@ async function runVitest(args: string[], env: NodeJS.ProcessEnv, onChild: (c: Ch
   });
 }
 
+/** Static checks that CI must enforce too; each counts as one test in the summary line. */
+const STATIC_CHECKS: { name: string; command: string[] }[] = [
+  { name: 'typecheck (tsc --noEmit)', command: ['node_modules/.bin/tsc', '-p', 'tsconfig.json', '--noEmit'] },
+  { name: 'lint (eslint, Nx module boundaries)', command: ['bash', '-c', 'NX_DAEMON=false node_modules/.bin/nx show projects >/dev/null && node_modules/.bin/eslint .'] },
+  { name: 'generated protobuf and Prisma code up to date', command: ['bash', '-c', 'bash scripts/check-generated.sh && bash scripts/check-prisma-generated.sh'] },
+  { name: 'README configuration tables up to date', command: [process.execPath, '--import', '@swc-node/register/esm-register', 'scripts/env-docs.ts', '--check'] },
+];
+
+async function runStaticChecks(): Promise<{ passed: number; failed: number }> {
+  let passed = 0;
+  let failed = 0;
+  for (const check of STATIC_CHECKS) {
+    const t0 = Date.now();
+    const [cmd, ...args] = check.command as [string, ...string[]];
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: 'inherit', env: process.env });
+      child.on('error', () => resolve(1));
+      child.on('exit', (c) => resolve(c ?? 1));
+    });
+    console.log(`[test] ${code === 0 ? 'ok  ' : 'FAIL'} ${check.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (code === 0) passed++;
+    else failed++;
+  }
+  return { passed, failed };
+}
+
 async function main(): Promise<number> {
   const started = Date.now();
   await mkdir(path.dirname(REPORT), { recursive: true });
@@ -75,6 +101,10 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+
+  // A full run (no vitest arguments) also runs the static checks CI enforces.
+  const checks =
+    process.argv.length <= 2 && process.env.OPAMP_SKIP_STATIC_CHECKS !== '1' ? await runStaticChecks() : { passed: 0, failed: 0 };
 
   let vitestStatus = 1;
   try {
@@ -110,6 +140,8 @@ async function main(): Promise<number> {
   }
   // vitest failed without a failing test (unhandled error, global setup): the summary must not read as green.
   if (vitestStatus !== 0 && failed === 0) failed = 1;
+  passed += checks.passed;
+  failed += checks.failed;
   console.error(`[test] finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`${passed} passed, ${failed} failed`);
   return failed > 0 || vitestStatus !== 0 ? 1 : 0;

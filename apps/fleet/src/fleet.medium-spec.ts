@@ -9,6 +9,7 @@ import { ConsumerGroups, RedisKeys, StreamKeys, connectRedis, createRedis, encod
 import { decodeHotState } from '@opamp/domain';
 import { AgentConfigMapSchema, ControlCommandSchema, ServerErrorResponseType, Transport } from '@opamp/proto';
 import { computeConfigHash, uidToString, uuidv7, violatesErrorExclusivity } from '@opamp/protocol';
+import { HealthService } from '@opamp/telemetry';
 import { eventually, sleep, waitFor } from '../../../test/support/wait.js';
 import { FakeGateway, decodeReply, startFleet, type A2SInit, type FleetInstance } from './testing/fleet-harness.js';
 
@@ -166,6 +167,44 @@ describe('fleet: replies, full state, write-behind', () => {
     await sleep(300);
     expect(await row(uid)).toBeUndefined();
     expect(await redis.exists(RedisKeys.agentState(uidHex(uid)))).toBe(0);
+  });
+});
+
+describe('fleet: write-behind resilience and shutdown', () => {
+  it('keeps dirty agents while Postgres fails, turns not ready, and catches up afterwards', async () => {
+    const f = await fleet();
+    const gw = await gateway();
+    await ownsAll(f);
+    const health = f.app.get(HealthService);
+    const uid = uuidv7();
+    await db.query('ALTER TABLE agents RENAME TO agents_away');
+    try {
+      // OpAMP keeps working while Postgres is down
+      const a = await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }));
+      expect(a.errorResponse).toBeUndefined();
+      await waitFor(async () => (await health.readiness()).checks.postgres === false, { description: 'postgres check false' });
+      expect((await health.readiness()).ready).toBe(false);
+      expect(await redis.sismember(RedisKeys.dirty(shardOf(uid, SHARDS)), uidHex(uid))).toBe(1);
+    } finally {
+      await db.query('ALTER TABLE agents_away RENAME TO agents');
+    }
+    await waitFor(() => row(uid), { timeoutMs: 15_000, description: 'row written after recovery' });
+    await waitFor(async () => (await health.readiness()).checks.postgres === true);
+    expect((await events(uid)).map((e) => e.type)).toEqual(['first_seen', 'connected']);
+    await waitFor(async () => (await redis.scard(RedisKeys.dirty(shardOf(uid, SHARDS)))) === 0);
+  });
+
+  it('graceful shutdown flushes the write-behind and releases the leases', async () => {
+    const f = await fleet({ FLEET_FLUSH_INTERVAL_MS: '60000' });
+    const gw = await gateway();
+    await ownsAll(f);
+    const uid = uuidv7();
+    await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }));
+    expect(await row(uid)).toBeUndefined();
+    await f.close();
+    expect(await row(uid)).toMatchObject({ service_name: 'fluent-bit' });
+    for (let shard = 0; shard < SHARDS; shard++) expect(await redis.exists(RedisKeys.shardLease(shard))).toBe(0);
+    expect(await redis.zcard(RedisKeys.fleetMembers)).toBe(0);
   });
 });
 

@@ -53,7 +53,7 @@ describe('WriteBatch', () => {
     expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd']);
     const hset = calls[0]!;
     expect(hset[1]).toBe(RedisKeys.agentState(HEX));
-    expect(hset.filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
+    expect(hset.slice(1).filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
     expect(calls[2]).toEqual(['sadd', RedisKeys.dirty(SHARD), HEX]);
     expect(calls[3]).toEqual(['set', RedisKeys.route(HEX), 'gw c1', 'PX', 90_000 + 60_000]);
     expect(calls[4]).toEqual(['zadd', RedisKeys.deadlines(SHARD), 91_000, HEX]);
@@ -75,7 +75,7 @@ describe('WriteBatch', () => {
     expect(b.dirtyCounts().get(SHARD)).toBe(1);
     await b.exec(redis);
     expect(calls.map((c) => c[0])).toEqual(['hset', 'hincrby', 'sadd', 'del', 'zrem']);
-    expect(calls[0]!.filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
+    expect(calls[0]!.slice(1).filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
   });
 
   it('ephemeral states get a TTL; nothing is dirty when nothing persists', async () => {

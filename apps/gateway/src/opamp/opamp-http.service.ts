@@ -17,6 +17,8 @@ const PROTOBUF = 'application/x-protobuf';
 /** How long an HTTP agent counts as "known" to this pod (first-contact admission). */
 const KNOWN_AGENT_TTL_MS = 5 * 60_000;
 const KNOWN_AGENT_CAP = 200_000;
+/** How long the rest of an oversized body is discarded before the connection is dropped. */
+const OVERSIZE_DISCARD_MS = 5_000;
 
 type BodyResult = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 | 415; detail: string };
 
@@ -67,7 +69,10 @@ export class OpampHttpService {
     if (!overload.admitted) return this.retryLater(res, overload.status, overload.retryAfterSeconds);
 
     const body = await this.readBody(req);
-    if (!body.ok) return this.problem(res, body.status, body.detail);
+    if (!body.ok) {
+      if (body.status === 413) this.discardRestOfBody(req);
+      return this.problem(res, body.status, body.detail);
+    }
 
     const parsed = this.ingress.parse(body.body);
     if (parsed.kind === 'undecodable') {
@@ -124,13 +129,38 @@ export class OpampHttpService {
     if (Number.isFinite(declared) && declared > limit) {
       return { ok: false, status: 413, detail: `body of ${declared} bytes exceeds the limit of ${limit}` };
     }
+    // Not `for await`: leaving that loop early destroys the request and with it the socket, so the
+    // agent would see a reset instead of the 413 (and retry the same oversized request).
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.byteLength;
-      if (size > limit) return { ok: false, status: 413, detail: `body exceeds the limit of ${limit} bytes` };
-      chunks.push(chunk);
-    }
+    const complete = await new Promise<boolean>((resolve, reject) => {
+      const done = (): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.byteLength;
+        if (size > limit) {
+          done();
+          resolve(false);
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = (): void => {
+        done();
+        resolve(true);
+      };
+      const onError = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      req.on('data', onData);
+      req.once('end', onEnd);
+      req.once('error', onError);
+    });
+    if (!complete) return { ok: false, status: 413, detail: `body exceeds the limit of ${limit} bytes` };
     const raw = Buffer.concat(chunks, size);
     if (encoding !== 'gzip') return { ok: true, body: raw };
     const inflated = await gunzipBounded(raw, limit);
@@ -186,15 +216,32 @@ export class OpampHttpService {
   private problem(res: ServerResponse, status: 400 | 413 | 415, detail: string): void {
     gatewayMetrics.httpResponses.inc({ status: String(status) });
     const body = JSON.stringify({ type: 'about:blank', title: titles[status], status, detail });
-    // After 413 the rest of the body is not read: close the connection instead of draining it.
-    const headers: Record<string, string | number> = {
+    res.writeHead(status, {
       'Content-Type': 'application/problem+json',
       'Content-Length': Buffer.byteLength(body),
-    };
-    if (status === 413) headers.Connection = 'close';
-    res.writeHead(status, headers);
+    });
     res.end(body);
-    if (status === 413) res.once('finish', () => res.socket?.destroySoon());
+  }
+
+  /**
+   * After a 413 the rest of the body is read and thrown away (never buffered) for a bounded time.
+   * Closing the socket while the agent is still uploading makes the kernel answer with a reset,
+   * which can destroy the 413 before the agent reads it; so the socket is only destroyed once the
+   * agent had time to read the answer and still has not finished sending.
+   */
+  private discardRestOfBody(req: IncomingMessage): void {
+    req.on('error', () => undefined);
+    if (req.complete) {
+      req.resume(); // everything arrived (gzip over the limit after inflating): nothing to wait for
+      return;
+    }
+    const socket = req.socket;
+    const timer = setTimeout(() => socket.destroy(), OVERSIZE_DISCARD_MS);
+    timer.unref();
+    const stop = (): void => clearTimeout(timer);
+    req.once('end', stop);
+    req.once('close', stop);
+    req.resume();
   }
 
   private empty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
