@@ -22,7 +22,10 @@ describe('fleet configuration', () => {
   });
 
   it('parses the custom capabilities list and builds the domain policy', () => {
-    const c = loadFleetConfig({ FLEET_CUSTOM_CAPABILITIES: ' com.example.pause, io.acme.restart/v2 ,', FLEET_HEARTBEAT_INTERVAL_SECONDS: '5' });
+    const c = loadFleetConfig({
+      FLEET_CUSTOM_CAPABILITIES: ' com.example.pause, io.acme.restart/v2 ,',
+      FLEET_HEARTBEAT_INTERVAL_SECONDS: '5',
+    });
     expect(c.customCapabilities).toEqual(['com.example.pause', 'io.acme.restart/v2']);
     const p = policyFromConfig(c);
     expect(p.serverCustomCapabilities).toEqual(['com.example.pause', 'io.acme.restart/v2']);
@@ -33,7 +36,11 @@ describe('fleet configuration', () => {
 
   it('rejects invalid values, listing every problem', () => {
     try {
-      loadFleetConfig({ FLEET_HEARTBEAT_INTERVAL_SECONDS: '0', OPAMP_PUBLIC_URL: 'ftp://x', FLEET_CUSTOM_CAPABILITIES: 'has space' });
+      loadFleetConfig({
+        FLEET_HEARTBEAT_INTERVAL_SECONDS: '0',
+        OPAMP_PUBLIC_URL: 'ftp://x',
+        FLEET_CUSTOM_CAPABILITIES: 'has space',
+      });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(EnvValidationError);
@@ -43,7 +50,15 @@ describe('fleet configuration', () => {
 
   it('describes every variable', () => {
     const rows = describeEnv(fleetEnv);
-    for (const name of ['FLEET_PORT', 'FLEET_REPLICA_ID', 'FLEET_LAST_SEEN_PERSIST_SECONDS', 'OPAMP_PUBLIC_URL', 'FLEET_CUSTOM_CAPABILITIES', 'DATABASE_URL', 'REDIS_URL']) {
+    for (const name of [
+      'FLEET_PORT',
+      'FLEET_REPLICA_ID',
+      'FLEET_LAST_SEEN_PERSIST_SECONDS',
+      'OPAMP_PUBLIC_URL',
+      'FLEET_CUSTOM_CAPABILITIES',
+      'DATABASE_URL',
+      'REDIS_URL',
+    ]) {
       expect(rows.some((r) => r.includes(`\`${name}\``))).toBe(true);
     }
     for (const [name, spec] of Object.entries(fleetEnv)) expect(spec.description.length, name).toBeGreaterThan(10);

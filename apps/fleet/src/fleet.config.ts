@@ -7,11 +7,17 @@ import { DEFAULT_POLICY, type FleetPolicy } from '@opamp/domain';
 export const fleetEnv = {
   ...commonEnv,
   ...databaseEnv,
-  FLEET_PORT: int({ default: 4330, min: 0, max: 65535, description: 'Port of /healthz, /readyz and /metrics (the fleet serves no other HTTP).' }),
+  FLEET_PORT: int({
+    default: 4330,
+    min: 0,
+    max: 65535,
+    description: 'Port of /healthz, /readyz and /metrics (the fleet serves no other HTTP).',
+  }),
   FLEET_HOST: str({ default: '0.0.0.0', description: 'Address to bind FLEET_PORT on.' }),
   FLEET_REPLICA_ID: str({
     default: '',
-    description: 'Id of this fleet replica (shard leases, consumer name). Default: hostname plus a random suffix, new on every start.',
+    description:
+      'Id of this fleet replica (shard leases, consumer name). Default: hostname plus a random suffix, new on every start.',
   }),
   FLEET_HEARTBEAT_INTERVAL_SECONDS: int({
     default: 30,
@@ -23,33 +29,43 @@ export const fleetEnv = {
     default: 3,
     min: 1,
     max: 100,
-    description: 'An agent is marked offline after this many intervals without a message (k × interval; 30 s for agents without heartbeats).',
+    description:
+      'An agent is marked offline after this many intervals without a message (k × interval; 30 s for agents without heartbeats).',
   }),
-  FLEET_FLUSH_INTERVAL_MS: int({ default: 1000, min: 10, description: 'Write-behind: how often dirty agents and pending events are written to Postgres.' }),
+  FLEET_FLUSH_INTERVAL_MS: int({
+    default: 1000,
+    min: 10,
+    description: 'Write-behind: how often dirty agents and pending events are written to Postgres.',
+  }),
   FLEET_FLUSH_MAX_BATCH: int({
     default: 1000,
     min: 1,
     max: 50_000,
-    description: 'Write-behind: most agents (and events) per Postgres batch; reaching it triggers a flush before the interval.',
+    description:
+      'Write-behind: most agents (and events) per Postgres batch; reaching it triggers a flush before the interval.',
   }),
   FLEET_LEASE_TTL_MS: int({
     default: 10_000,
     min: 500,
-    description: 'Shard lease TTL: a crashed replica’s shards are taken over after at most this long (renewed every TTL/3).',
+    description:
+      'Shard lease TTL: a crashed replica’s shards are taken over after at most this long (renewed every TTL/3).',
   }),
   FLEET_LAST_SEEN_PERSIST_SECONDS: int({
     default: 300,
     min: 0,
-    description: 'last_seen_at reaches Postgres at most this often per agent: a heartbeat alone writes no row (hot state keeps the exact value).',
+    description:
+      'last_seen_at reaches Postgres at most this often per agent: a heartbeat alone writes no row (hot state keeps the exact value).',
   }),
   OPAMP_PUBLIC_URL: url({
     default: 'ws://localhost:4320/v1/opamp',
     protocols: ['ws', 'wss', 'http', 'https'],
-    description: 'OpAMP endpoint offered to agents in connection settings (sent with the heartbeat interval; http(s) form for HTTP agents).',
+    description:
+      'OpAMP endpoint offered to agents in connection settings (sent with the heartbeat interval; http(s) form for HTTP agents).',
   }),
   FLEET_CUSTOM_CAPABILITIES: str({
     default: '',
-    description: 'Comma-separated custom capabilities the server supports (e.g. com.example.pause); sent to agents once per connection.',
+    description:
+      'Comma-separated custom capabilities the server supports (e.g. com.example.pause); sent to agents once per connection.',
     check: (v) =>
       v
         .split(',')

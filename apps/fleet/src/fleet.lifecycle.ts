@@ -42,7 +42,9 @@ export class FleetLifecycle implements OnApplicationBootstrap, BeforeApplication
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), FINAL_FLUSH_TIMEOUT_MS))),
       ]);
     } catch (err) {
-      this.logger.warn(`final write-behind flush incomplete (the dirty sets stay in Redis for the next owner): ${(err as Error).message}`);
+      this.logger.warn(
+        `final write-behind flush incomplete (the dirty sets stay in Redis for the next owner): ${(err as Error).message}`,
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -5,7 +5,17 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConsumerGroups, RedisKeys, StreamKeys, connectRedis, createRedis, encodeInbound, ENVELOPE_FIELD, shardOf, uidHex } from '@opamp/bus';
+import {
+  ConsumerGroups,
+  RedisKeys,
+  StreamKeys,
+  connectRedis,
+  createRedis,
+  encodeInbound,
+  ENVELOPE_FIELD,
+  shardOf,
+  uidHex,
+} from '@opamp/bus';
 import { decodeHotState } from '@opamp/domain';
 import { AgentConfigMapSchema, ControlCommandSchema, ServerErrorResponseType, Transport } from '@opamp/proto';
 import { computeConfigHash, uidToString, uuidv7, violatesErrorExclusivity } from '@opamp/protocol';
@@ -43,7 +53,10 @@ async function reply(gw: FakeGateway, requestId: string) {
 }
 
 async function row(uid: Uint8Array): Promise<Record<string, unknown> | undefined> {
-  const r = await db.query('SELECT *, sequence_num::text AS seq_text, capabilities::text AS caps_text FROM agents WHERE uid = $1', [uidToString(uid)]);
+  const r = await db.query(
+    'SELECT *, sequence_num::text AS seq_text, capabilities::text AS caps_text FROM agents WHERE uid = $1',
+    [uidToString(uid)],
+  );
   return r.rows[0];
 }
 
@@ -53,7 +66,10 @@ async function events(uid: Uint8Array): Promise<{ type: string; data: Record<str
 }
 
 async function ownsAll(...fs: FleetInstance[]): Promise<void> {
-  await waitFor(() => fs.reduce((n, f) => n + f.ownership.owned.length, 0) === SHARDS, { timeoutMs: 10_000, description: 'all shards owned' });
+  await waitFor(() => fs.reduce((n, f) => n + f.ownership.owned.length, 0) === SHARDS, {
+    timeoutMs: 10_000,
+    description: 'all shards owned',
+  });
 }
 
 /** A uid that lands on `shard`. */
@@ -99,9 +115,18 @@ describe('fleet: replies, full state, write-behind', () => {
       capabilities: caps,
       agentDescription: DESCRIPTION,
       health: { healthy: true },
-      effectiveConfig: { configMap: { configMap: { 'fluent-bit.conf': { body: new TextEncoder().encode('[INPUT]\n'), contentType: 'text/plain' } } } },
+      effectiveConfig: {
+        configMap: {
+          configMap: { 'fluent-bit.conf': { body: new TextEncoder().encode('[INPUT]\n'), contentType: 'text/plain' } },
+        },
+      },
     });
-    const r1 = await gw.send({ instanceUid: uid, sequenceNum: 1n, capabilities: caps, health: { healthy: false, lastError: 'disk full' } });
+    const r1 = await gw.send({
+      instanceUid: uid,
+      sequenceNum: 1n,
+      capabilities: caps,
+      health: { healthy: false, lastError: 'disk full' },
+    });
     const r2 = await gw.send({ instanceUid: uid, sequenceNum: 3n, capabilities: caps });
     const [a0, a1, a2] = [await reply(gw, r0), await reply(gw, r1), await reply(gw, r2)];
     for (const a of [a0, a1, a2]) {
@@ -125,9 +150,13 @@ describe('fleet: replies, full state, write-behind', () => {
       connection_state: 'connected',
       transport: 'ws',
     });
-    expect(stored.effective_config).toMatchObject({ configMap: { 'fluent-bit.conf': { body: '[INPUT]\n', contentType: 'text/plain' } } });
+    expect(stored.effective_config).toMatchObject({
+      configMap: { 'fluent-bit.conf': { body: '[INPUT]\n', contentType: 'text/plain' } },
+    });
     expect(stored.health).toMatchObject({ healthy: false, lastError: 'disk full' });
-    expect((await events(uid)).map((e) => e.type)).toEqual(expect.arrayContaining(['first_seen', 'connected', 'health_changed']));
+    expect((await events(uid)).map((e) => e.type)).toEqual(
+      expect.arrayContaining(['first_seen', 'connected', 'health_changed']),
+    );
     // hot state in Redis
     const hot = await redis.hgetallBuffer(RedisKeys.agentState(uidHex(uid)));
     const state = decodeHotState(uid, { core: hot.core, report: hot.report, desired: hot.desired })!;
@@ -141,11 +170,15 @@ describe('fleet: replies, full state, write-behind', () => {
     const gw = await gateway();
     await ownsAll(f);
     const uid = uuidv7();
-    await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 0x1n | 0x2000n, agentDescription: DESCRIPTION }));
+    await reply(
+      gw,
+      await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 0x1n | 0x2000n, agentDescription: DESCRIPTION }),
+    );
     const first = await waitFor(() => row(uid));
     await sleep(300); // let the write-behind settle
     const before = (await row(uid))!;
-    for (let seq = 1n; seq <= 5n; seq++) await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: seq, capabilities: 0x1n | 0x2000n }));
+    for (let seq = 1n; seq <= 5n; seq++)
+      await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: seq, capabilities: 0x1n | 0x2000n }));
     await sleep(500); // 5 flush intervals
     const after = (await row(uid))!;
     expect(after.updated_at).toEqual(before.updated_at);
@@ -180,9 +213,14 @@ describe('fleet: write-behind resilience and shutdown', () => {
     await db.query('ALTER TABLE agents RENAME TO agents_away');
     try {
       // OpAMP keeps working while Postgres is down
-      const a = await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }));
+      const a = await reply(
+        gw,
+        await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }),
+      );
       expect(a.errorResponse).toBeUndefined();
-      await waitFor(async () => (await health.readiness()).checks.postgres === false, { description: 'postgres check false' });
+      await waitFor(async () => (await health.readiness()).checks.postgres === false, {
+        description: 'postgres check false',
+      });
       expect((await health.readiness()).ready).toBe(false);
       expect(await redis.sismember(RedisKeys.dirty(shardOf(uid, SHARDS)), uidHex(uid))).toBe(1);
     } finally {
@@ -199,7 +237,10 @@ describe('fleet: write-behind resilience and shutdown', () => {
     const gw = await gateway();
     await ownsAll(f);
     const uid = uuidv7();
-    await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }));
+    await reply(
+      gw,
+      await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }),
+    );
     expect(await row(uid)).toBeUndefined();
     await f.close();
     expect(await row(uid)).toMatchObject({ service_name: 'fluent-bit' });
@@ -214,11 +255,17 @@ describe('fleet: liveness and connections', () => {
     const gw = await gateway();
     await ownsAll(f);
     const uid = uuidv7();
-    const a = await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 0x1n | 0x2000n, agentDescription: DESCRIPTION }));
+    const a = await reply(
+      gw,
+      await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 0x1n | 0x2000n, agentDescription: DESCRIPTION }),
+    );
     expect(a.connectionSettings?.opamp?.heartbeatIntervalSeconds).toBe(1n);
     expect(a.connectionSettings?.hash.length).toBeGreaterThan(0);
     const started = Date.now();
-    await waitFor(async () => (await row(uid))?.connection_state === 'offline', { timeoutMs: 8_000, description: 'offline' });
+    await waitFor(async () => (await row(uid))?.connection_state === 'offline', {
+      timeoutMs: 8_000,
+      description: 'offline',
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
     expect((await events(uid)).map((e) => e.type)).toContain('offline');
     expect(await redis.exists(RedisKeys.route(uidHex(uid)))).toBe(0);
@@ -229,7 +276,13 @@ describe('fleet: liveness and connections', () => {
     const gw = await gateway();
     await ownsAll(f);
     const uid = uuidv7();
-    await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }, { connectionId: 'conn-1' }));
+    await reply(
+      gw,
+      await gw.send(
+        { instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION },
+        { connectionId: 'conn-1' },
+      ),
+    );
     await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 1n, capabilities: 1n }, { connectionId: 'conn-2' }));
     const close = await waitFor(() => gw.pushes('conn-1').find((e) => e.close));
     expect(close.close).toMatchObject({ code: 1008, reason: 'replaced by a newer connection' });
@@ -250,7 +303,8 @@ describe('fleet: liveness and connections', () => {
 });
 
 describe('fleet: control commands', () => {
-  const restart = (id: string) => create(ControlCommandSchema, { commandId: id, command: { case: 'restart', value: {} } });
+  const restart = (id: string) =>
+    create(ControlCommandSchema, { commandId: id, command: { case: 'restart', value: {} } });
 
   it('restart: refused without 0x400, pushed to a live WS agent, delivered once on the next HTTP poll', async () => {
     const f = await fleet();
@@ -259,9 +313,27 @@ describe('fleet: control commands', () => {
     const noRestart = uuidv7();
     const wsAgent = uuidv7();
     const httpAgent = uuidv7();
-    await reply(gw, await gw.send({ instanceUid: noRestart, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }, { connectionId: 'c-a' }));
-    await reply(gw, await gw.send({ instanceUid: wsAgent, sequenceNum: 0n, capabilities: 0x401n, agentDescription: DESCRIPTION }, { connectionId: 'c-b' }));
-    await reply(gw, await gw.send({ instanceUid: httpAgent, sequenceNum: 0n, capabilities: 0x401n, agentDescription: DESCRIPTION }, { connectionId: 'h-1', transport: Transport.HTTP }));
+    await reply(
+      gw,
+      await gw.send(
+        { instanceUid: noRestart, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION },
+        { connectionId: 'c-a' },
+      ),
+    );
+    await reply(
+      gw,
+      await gw.send(
+        { instanceUid: wsAgent, sequenceNum: 0n, capabilities: 0x401n, agentDescription: DESCRIPTION },
+        { connectionId: 'c-b' },
+      ),
+    );
+    await reply(
+      gw,
+      await gw.send(
+        { instanceUid: httpAgent, sequenceNum: 0n, capabilities: 0x401n, agentDescription: DESCRIPTION },
+        { connectionId: 'h-1', transport: Transport.HTTP },
+      ),
+    );
 
     await gw.control(noRestart, restart('r-1'));
     await gw.control(wsAgent, restart('r-2'));
@@ -276,9 +348,15 @@ describe('fleet: control commands', () => {
     await eventually(async () => expect((await events(noRestart)).map((e) => e.type)).toContain('command_rejected'));
     expect(gw.pushes('c-a')).toEqual([]);
 
-    const poll1 = await reply(gw, await gw.send({ instanceUid: httpAgent, sequenceNum: 1n }, { connectionId: 'h-2', transport: Transport.HTTP }));
+    const poll1 = await reply(
+      gw,
+      await gw.send({ instanceUid: httpAgent, sequenceNum: 1n }, { connectionId: 'h-2', transport: Transport.HTTP }),
+    );
     expect(poll1.command).toBeDefined();
-    const poll2 = await reply(gw, await gw.send({ instanceUid: httpAgent, sequenceNum: 2n }, { connectionId: 'h-3', transport: Transport.HTTP }));
+    const poll2 = await reply(
+      gw,
+      await gw.send({ instanceUid: httpAgent, sequenceNum: 2n }, { connectionId: 'h-3', transport: Transport.HTTP }),
+    );
     expect(poll2.command).toBeUndefined();
     await eventually(async () => {
       const ev = await events(httpAgent);
@@ -290,7 +368,9 @@ describe('fleet: control commands', () => {
     const f = await fleet();
     const gw = await gateway();
     await ownsAll(f);
-    const map = create(AgentConfigMapSchema, { configMap: { 'fluent-bit.conf': { body: new TextEncoder().encode('[OUTPUT]\n'), contentType: 'text/plain' } } });
+    const map = create(AgentConfigMapSchema, {
+      configMap: { 'fluent-bit.conf': { body: new TextEncoder().encode('[OUTPUT]\n'), contentType: 'text/plain' } },
+    });
     const hash = computeConfigHash(map);
     const desired = create(ControlCommandSchema, {
       commandId: 'cfg-1',
@@ -299,21 +379,48 @@ describe('fleet: control commands', () => {
     const caps = 0x1n | 0x2n | 0x1000n;
     const ws = uuidv7();
     const http = uuidv7();
-    await reply(gw, await gw.send({ instanceUid: ws, sequenceNum: 0n, capabilities: caps, agentDescription: DESCRIPTION, remoteConfigStatus: {} }, { connectionId: 'w' }));
-    await reply(gw, await gw.send({ instanceUid: http, sequenceNum: 0n, capabilities: caps, agentDescription: DESCRIPTION, remoteConfigStatus: {} }, { connectionId: 'h0', transport: Transport.HTTP }));
+    await reply(
+      gw,
+      await gw.send(
+        { instanceUid: ws, sequenceNum: 0n, capabilities: caps, agentDescription: DESCRIPTION, remoteConfigStatus: {} },
+        { connectionId: 'w' },
+      ),
+    );
+    await reply(
+      gw,
+      await gw.send(
+        {
+          instanceUid: http,
+          sequenceNum: 0n,
+          capabilities: caps,
+          agentDescription: DESCRIPTION,
+          remoteConfigStatus: {},
+        },
+        { connectionId: 'h0', transport: Transport.HTTP },
+      ),
+    );
     await gw.control(ws, desired);
     await gw.control(http, desired);
     const push = await waitFor(() => gw.pushes('w').find((e) => e.serverToAgent.length > 0));
     expect(hex(decodeReply(push.serverToAgent).remoteConfig?.configHash)).toBe(hex(hash));
     await sleep(200);
-    const poll = await reply(gw, await gw.send({ instanceUid: http, sequenceNum: 1n }, { connectionId: 'h1', transport: Transport.HTTP }));
+    const poll = await reply(
+      gw,
+      await gw.send({ instanceUid: http, sequenceNum: 1n }, { connectionId: 'h1', transport: Transport.HTTP }),
+    );
     expect(hex(poll.remoteConfig?.configHash)).toBe(hex(hash));
     const applied = await reply(
       gw,
-      await gw.send({ instanceUid: http, sequenceNum: 2n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 1 } }, { connectionId: 'h2', transport: Transport.HTTP }),
+      await gw.send(
+        { instanceUid: http, sequenceNum: 2n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 1 } },
+        { connectionId: 'h2', transport: Transport.HTTP },
+      ),
     );
     expect(applied.remoteConfig).toBeUndefined();
-    const later = await reply(gw, await gw.send({ instanceUid: http, sequenceNum: 3n }, { connectionId: 'h3', transport: Transport.HTTP }));
+    const later = await reply(
+      gw,
+      await gw.send({ instanceUid: http, sequenceNum: 3n }, { connectionId: 'h3', transport: Transport.HTTP }),
+    );
     expect(later.remoteConfig).toBeUndefined();
   });
 });
@@ -324,7 +431,10 @@ describe('fleet: instance uid assignment', () => {
     const gw = await gateway();
     await ownsAll(f);
     const temp = uuidv7();
-    const a = await reply(gw, await gw.send({ instanceUid: temp, sequenceNum: 0n, capabilities: 1n, flags: 1n, agentDescription: DESCRIPTION }));
+    const a = await reply(
+      gw,
+      await gw.send({ instanceUid: temp, sequenceNum: 0n, capabilities: 1n, flags: 1n, agentDescription: DESCRIPTION }),
+    );
     const newUid = a.agentIdentification!.newInstanceUid;
     expect(newUid.length).toBe(16);
     expect(newUid[6]! >> 4).toBe(7);
@@ -345,10 +455,17 @@ describe('fleet: shard leases', () => {
     const f1 = await fleet({ FLEET_REPLICA_ID: 'replica-1' });
     await ownsAll(f1);
     const f2 = await fleet({ FLEET_REPLICA_ID: 'replica-2' });
-    await waitFor(() => f1.ownership.owned.length === 2 && f2.ownership.owned.length === 2, { timeoutMs: 10_000, description: 'rebalanced 2/2' });
+    await waitFor(() => f1.ownership.owned.length === 2 && f2.ownership.owned.length === 2, {
+      timeoutMs: 10_000,
+      description: 'rebalanced 2/2',
+    });
     const gw = await gateway();
     const uids = [0, 1, 2, 3].map(uidOnShard);
-    for (const uid of uids) await reply(gw, await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }));
+    for (const uid of uids)
+      await reply(
+        gw,
+        await gw.send({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }),
+      );
 
     const stopped = Date.now();
     await f2.close();
@@ -372,7 +489,10 @@ describe('fleet: shard leases', () => {
     await redis.xgroup('CREATE', key, ConsumerGroups.fleet, '0', 'MKSTREAM');
     const requestIds = ['crash:1', 'crash:2', 'crash:3'];
     for (const [i, requestId] of requestIds.entries()) {
-      const msg = i === 0 ? { instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION } : { instanceUid: uid, sequenceNum: BigInt(i), capabilities: 1n };
+      const msg =
+        i === 0
+          ? { instanceUid: uid, sequenceNum: 0n, capabilities: 1n, agentDescription: DESCRIPTION }
+          : { instanceUid: uid, sequenceNum: BigInt(i), capabilities: 1n };
       const { AgentToServerSchema } = await import('@opamp/proto');
       const bytes = toBinary(AgentToServerSchema, create(AgentToServerSchema, msg));
       await redis.xadd(
@@ -390,7 +510,10 @@ describe('fleet: shard leases', () => {
         }),
       );
     }
-    const read = (await redis.xreadgroup('GROUP', ConsumerGroups.fleet, 'ghost', 'COUNT', 10, 'STREAMS', key, '>')) as [string, unknown[]][];
+    const read = (await redis.xreadgroup('GROUP', ConsumerGroups.fleet, 'ghost', 'COUNT', 10, 'STREAMS', key, '>')) as [
+      string,
+      unknown[],
+    ][];
     expect(read[0]![1]).toHaveLength(3);
     await redis.set(RedisKeys.shardLease(shard), 'ghost', 'PX', 1_500);
 

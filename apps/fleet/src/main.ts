@@ -25,7 +25,9 @@ try {
   app.enableShutdownHooks();
   await app.listen(config.FLEET_PORT, config.FLEET_HOST);
   const port = (app.getHttpServer().address() as { port: number }).port;
-  logger.log(`fleet ${config.replicaId} ready: health and metrics on http://${config.FLEET_HOST}:${port} (/healthz, /readyz, /metrics)`);
+  logger.log(
+    `fleet ${config.replicaId} ready: health and metrics on http://${config.FLEET_HOST}:${port} (/healthz, /readyz, /metrics)`,
+  );
   process.once('beforeExit', () => void stopTelemetry());
 } catch (err) {
   logger.error(`fleet failed to start: ${(err as Error).message}`);

@@ -49,7 +49,12 @@ export class InboundConsumer {
     private readonly consumerName: string,
     private readonly handler: ShardHandler,
     private readonly opts: InboundConsumerOptions = {},
-  ) {}
+  ) {
+    // ioredis 6 mangles `callBuffer` (used for XAUTOCLAIM) on auto-pipelined clients.
+    if (redis.options.enableAutoPipelining || blockingRedis.options.enableAutoPipelining) {
+      throw new Error('InboundConsumer needs Redis clients without enableAutoPipelining');
+    }
+  }
 
   get shards(): number[] {
     return [...this.slots.keys()];

@@ -44,7 +44,9 @@ describe('agentTypeOf', () => {
   });
 
   it('falls back to other attributes and to generic', () => {
-    expect(agentTypeOf(desc({ 'service.name': 'edge' }, { 'process.executable.name': 'fluent-bit' }))).toBe('fluentbit');
+    expect(agentTypeOf(desc({ 'service.name': 'edge' }, { 'process.executable.name': 'fluent-bit' }))).toBe(
+      'fluentbit',
+    );
     expect(agentTypeOf(desc({}, { 'agent.type': 'fluentd' }))).toBe('fluentd');
     expect(agentTypeOf(undefined)).toBe('generic');
     expect(agentTypeOf(desc({}))).toBe('generic');
@@ -57,7 +59,12 @@ describe('identifyingAttributesDiffer', () => {
     expect(identifyingAttributesDiffer(a, desc({ 'service.instance.id': 'i1', 'service.name': 'x' }))).toBe(false);
     expect(identifyingAttributesDiffer(a, desc({ 'service.name': 'x', 'service.instance.id': 'i2' }))).toBe(true);
     expect(identifyingAttributesDiffer(a, desc({ 'service.name': 'x' }))).toBe(true);
-    expect(identifyingAttributesDiffer(a, desc({ 'service.name': 'x', 'service.instance.id': 'i1' }, { 'host.name': 'other' }))).toBe(false);
+    expect(
+      identifyingAttributesDiffer(
+        a,
+        desc({ 'service.name': 'x', 'service.instance.id': 'i1' }, { 'host.name': 'other' }),
+      ),
+    ).toBe(false);
   });
   it('needs both descriptions (no description = not a clone)', () => {
     expect(identifyingAttributesDiffer(undefined, desc({ a: 'b' }))).toBe(false);
@@ -79,7 +86,12 @@ describe('AnyValue ⇄ JSON and the description column', () => {
             kv('b', true),
             kv('i', 42),
             { key: 'd', value: { value: { case: 'doubleValue', value: 1.5 } } },
-            { key: 'a', value: { value: { case: 'arrayValue', value: { values: [{ value: { case: 'stringValue', value: 'x' } }] } } } },
+            {
+              key: 'a',
+              value: {
+                value: { case: 'arrayValue', value: { values: [{ value: { case: 'stringValue', value: 'x' } }] } },
+              },
+            },
             { key: 'y', value: { value: { case: 'bytesValue', value: new Uint8Array([1, 2]) } } },
             { key: 'n', value: {} },
           ],
@@ -92,13 +104,21 @@ describe('AnyValue ⇄ JSON and the description column', () => {
   });
 
   it('int64 beyond 2^53 becomes a decimal string', () => {
-    expect(anyValueToJson(create(AnyValueSchema, { value: { case: 'intValue', value: 2n ** 60n } }))).toBe('1152921504606846976');
+    expect(anyValueToJson(create(AnyValueSchema, { value: { case: 'intValue', value: 2n ** 60n } }))).toBe(
+      '1152921504606846976',
+    );
   });
 
   it('description ⇄ { identifying, nonIdentifying }', () => {
-    const d = desc({ 'service.name': 'fluent-bit', 'service.version': '3.1' }, { 'host.name': 'h1', 'os.type': 'linux' });
+    const d = desc(
+      { 'service.name': 'fluent-bit', 'service.version': '3.1' },
+      { 'host.name': 'h1', 'os.type': 'linux' },
+    );
     const j = descriptionToJson(d);
-    expect(j).toEqual({ identifying: { 'service.name': 'fluent-bit', 'service.version': '3.1' }, nonIdentifying: { 'host.name': 'h1', 'os.type': 'linux' } });
+    expect(j).toEqual({
+      identifying: { 'service.name': 'fluent-bit', 'service.version': '3.1' },
+      nonIdentifying: { 'host.name': 'h1', 'os.type': 'linux' },
+    });
     expect(equals(AgentDescriptionSchema, descriptionFromJson(j), d)).toBe(true);
     expect(attributeString(d, 'host.name')).toBe('h1');
     expect(attributeString(d, 'missing')).toBeUndefined();

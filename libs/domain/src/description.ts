@@ -63,7 +63,9 @@ export function jsonToAnyValue(j: JsonValue): AnyValue {
   }
   const keys = Object.keys(j);
   if (keys.length === 1 && keys[0] === BYTES_KEY && typeof j[BYTES_KEY] === 'string') {
-    return create(AnyValueSchema, { value: { case: 'bytesValue', value: Uint8Array.from(Buffer.from(j[BYTES_KEY], 'base64')) } });
+    return create(AnyValueSchema, {
+      value: { case: 'bytesValue', value: Uint8Array.from(Buffer.from(j[BYTES_KEY], 'base64')) },
+    });
   }
   return create(AnyValueSchema, { value: { case: 'kvlistValue', value: { values: jsonToKeyValues(j) } } });
 }
@@ -79,7 +81,10 @@ export interface DescriptionJson {
 
 /** The `agents.description` column: { identifying: {k: v}, nonIdentifying: {k: v} }. */
 export function descriptionToJson(d: AgentDescription): DescriptionJson {
-  return { identifying: keyValuesToJson(d.identifyingAttributes), nonIdentifying: keyValuesToJson(d.nonIdentifyingAttributes) };
+  return {
+    identifying: keyValuesToJson(d.identifyingAttributes),
+    nonIdentifying: keyValuesToJson(d.nonIdentifyingAttributes),
+  };
 }
 
 export function descriptionFromJson(j: DescriptionJson): AgentDescription {

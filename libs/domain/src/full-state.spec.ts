@@ -35,7 +35,14 @@ describe('needsFullState (§3.3 [REC])', () => {
   });
 
   it('case 33: state lost (agent unknown), compressed seq 5 → flag', () => {
-    expect(needsFullState({ known: false, lastSeq: undefined, msg: a2s({ sequenceNum: 5n, capabilities: CAPS_ALL }), stored: create(AgentReportStateSchema) })).toBe(true);
+    expect(
+      needsFullState({
+        known: false,
+        lastSeq: undefined,
+        msg: a2s({ sequenceNum: 5n, capabilities: CAPS_ALL }),
+        stored: create(AgentReportStateSchema),
+      }),
+    ).toBe(true);
   });
 
   it('case 34: no loop: after the flag a full contiguous report, then compressed contiguous ones → no flag', () => {
@@ -57,7 +64,11 @@ describe('needsFullState (§3.3 [REC])', () => {
   });
 
   it('a duplicate (same seq) compressed message is a gap', () => {
-    expect(run([fullReport(0n, CAPS_ALL), a2s({ sequenceNum: 1n }), a2s({ sequenceNum: 1n })])).toEqual([false, false, true]);
+    expect(run([fullReport(0n, CAPS_ALL), a2s({ sequenceNum: 1n }), a2s({ sequenceNum: 1n })])).toEqual([
+      false,
+      false,
+      true,
+    ]);
   });
 
   it('case 36 / §3.20 item 3: a bare poll from a complete known agent is not a gap', () => {
@@ -77,7 +88,15 @@ describe('needsFullState (§3.3 [REC])', () => {
     expect(run([fullReport(big + 1n, CAPS_ALL), a2s({ sequenceNum: big + 2n })], true, big)).toEqual([false, false]);
     const r = decodeAgentToServer(hex('0a10 0192e3a45b6c7d8e9f0123456789abcd 10 ff ff ff ff ff ff ff ff ff 01'));
     expect(r.ok && r.message.sequenceNum).toBe(2n ** 64n - 1n);
-    if (r.ok) expect(needsFullState({ known: true, lastSeq: 2n ** 64n - 2n, msg: r.message, stored: create(AgentReportStateSchema) })).toBe(false);
+    if (r.ok)
+      expect(
+        needsFullState({
+          known: true,
+          lastSeq: 2n ** 64n - 2n,
+          msg: r.message,
+          stored: create(AgentReportStateSchema),
+        }),
+      ).toBe(false);
   });
 
   it('case 37: caps with bit 40 set are accepted; unknown bits do not change completeness', () => {
@@ -103,8 +122,17 @@ describe('needsFullState (§3.3 [REC])', () => {
     }
     // stored caps used when the message says 0
     const stored = create(AgentReportStateSchema, { capabilities: CAPS.ReportsStatus | CAPS.ReportsHealth });
-    expect(needsFullState({ known: true, lastSeq: 0n, msg: a2s({ sequenceNum: 5n, agentDescription: {} }), stored })).toBe(true);
-    expect(needsFullState({ known: true, lastSeq: 0n, msg: a2s({ sequenceNum: 5n, agentDescription: {}, health: {} }), stored })).toBe(false);
+    expect(
+      needsFullState({ known: true, lastSeq: 0n, msg: a2s({ sequenceNum: 5n, agentDescription: {} }), stored }),
+    ).toBe(true);
+    expect(
+      needsFullState({
+        known: true,
+        lastSeq: 0n,
+        msg: a2s({ sequenceNum: 5n, agentDescription: {}, health: {} }),
+        stored,
+      }),
+    ).toBe(false);
   });
 
   it('isBarePoll recognises {uid} only', () => {

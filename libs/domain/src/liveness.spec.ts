@@ -18,7 +18,10 @@ describe('liveness (§3.13, case 52)', () => {
     const policy = policyWith({ ...POLICY, heartbeatIntervalSeconds: 5 });
     const caps = CAPS.ReportsStatus | CAPS.ReportsHeartbeat;
     let s = step(undefined, fullReport(0n, caps), { policy, nowMs: 100_000 }).next;
-    expect(step(undefined, fullReport(0n, caps), { policy, nowMs: 100_000 }).reply.connectionSettings?.opamp?.heartbeatIntervalSeconds).toBe(5n);
+    expect(
+      step(undefined, fullReport(0n, caps), { policy, nowMs: 100_000 }).reply.connectionSettings?.opamp
+        ?.heartbeatIntervalSeconds,
+    ).toBe(5n);
     for (let i = 1; i <= 5; i++) {
       const now = 100_000 + i * 5_000;
       expect(onDeadline(s, now, true, policy).kind).toBe('reschedule');

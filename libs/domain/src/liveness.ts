@@ -16,7 +16,9 @@ import { uidString, withCore, type AgentState } from './state.js';
 
 /** Seconds between the messages we expect from this agent. */
 export function expectedIntervalSeconds(caps: bigint, policy: FleetPolicy): number {
-  return hasCapability(caps, AgentCapability.ReportsHeartbeat) ? policy.heartbeatIntervalSeconds : policy.defaultIntervalSeconds;
+  return hasCapability(caps, AgentCapability.ReportsHeartbeat)
+    ? policy.heartbeatIntervalSeconds
+    : policy.defaultIntervalSeconds;
 }
 
 /** How long silence is tolerated before the agent counts as offline (ms). */

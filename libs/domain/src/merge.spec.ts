@@ -5,12 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { mergeAgentToServer } from './merge.js';
 import { a2s, description, hex } from './spec-helpers.js';
 
-const E1 = { configMap: { configMap: { 'a.yaml': { body: new TextEncoder().encode('e: 1'), contentType: 'text/yaml' } } } };
+const E1 = {
+  configMap: { configMap: { 'a.yaml': { body: new TextEncoder().encode('e: 1'), contentType: 'text/yaml' } } },
+};
 
 describe('mergeAgentToServer (§3.4 status compression)', () => {
   it('case 35: absent parts keep, present parts replace, empty-but-present replaces', () => {
     const empty = create(AgentReportStateSchema);
-    const m0 = mergeAgentToServer(empty, a2s({ sequenceNum: 0n, capabilities: 0x5n, agentDescription: description('d1'), effectiveConfig: E1 }));
+    const m0 = mergeAgentToServer(
+      empty,
+      a2s({ sequenceNum: 0n, capabilities: 0x5n, agentDescription: description('d1'), effectiveConfig: E1 }),
+    );
     expect(m0.changes.sort()).toEqual(['capabilities', 'description', 'effectiveConfig']);
 
     const m1 = mergeAgentToServer(m0.report, a2s({ sequenceNum: 1n, health: { healthy: false, lastError: 'boom' } }));
@@ -39,15 +44,24 @@ describe('mergeAgentToServer (§3.4 status compression)', () => {
   });
 
   it('a present part equal to the stored one is not a change', () => {
-    const first = mergeAgentToServer(create(AgentReportStateSchema), a2s({ agentDescription: description('x'), health: { healthy: true } }));
-    const again = mergeAgentToServer(first.report, a2s({ agentDescription: description('x'), health: { healthy: true } }));
+    const first = mergeAgentToServer(
+      create(AgentReportStateSchema),
+      a2s({ agentDescription: description('x'), health: { healthy: true } }),
+    );
+    const again = mergeAgentToServer(
+      first.report,
+      a2s({ agentDescription: description('x'), health: { healthy: true } }),
+    );
     expect(again.changes).toEqual([]);
     const changed = mergeAgentToServer(first.report, a2s({ agentDescription: description('y') }));
     expect(changed.changes).toEqual(['description']);
   });
 
   it('replaces sub-messages wholesale (no field-level diff inside a part)', () => {
-    const first = mergeAgentToServer(create(AgentReportStateSchema), a2s({ health: { healthy: true, status: 'ok', lastError: '' } }));
+    const first = mergeAgentToServer(
+      create(AgentReportStateSchema),
+      a2s({ health: { healthy: true, status: 'ok', lastError: '' } }),
+    );
     const second = mergeAgentToServer(first.report, a2s({ health: { healthy: false } }));
     expect(second.report.health?.status).toBe('');
     expect(second.report.health?.healthy).toBe(false);
@@ -64,7 +78,13 @@ describe('mergeAgentToServer (§3.4 status compression)', () => {
         connectionSettingsStatus: { lastConnectionSettingsHash: hex('02') },
       }),
     );
-    expect(r.changes.sort()).toEqual(['availableComponents', 'connectionSettingsStatus', 'customCapabilities', 'packageStatuses', 'remoteConfigStatus']);
+    expect(r.changes.sort()).toEqual([
+      'availableComponents',
+      'connectionSettingsStatus',
+      'customCapabilities',
+      'packageStatuses',
+      'remoteConfigStatus',
+    ]);
   });
 
   it('a hash-only AvailableComponents with the stored hash keeps the stored components map', () => {

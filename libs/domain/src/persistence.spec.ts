@@ -1,5 +1,12 @@
 import { create, equals } from '@bufbuild/protobuf';
-import { AgentCoreStateSchema, AgentReportStateSchema, ComponentHealthSchema, ConnectionStatus, DesiredConfigSchema, Transport } from '@opamp/proto';
+import {
+  AgentCoreStateSchema,
+  AgentReportStateSchema,
+  ComponentHealthSchema,
+  ConnectionStatus,
+  DesiredConfigSchema,
+  Transport,
+} from '@opamp/proto';
 import { computeConfigHash } from '@opamp/protocol';
 import { describe, expect, it } from 'vitest';
 import {
@@ -55,7 +62,12 @@ describe('toAgentRow', () => {
       identifying: { 'service.name': 'fluent-bit', 'service.version': '3.1.4' },
       nonIdentifying: { 'host.name': 'host-1', 'os.type': 'linux' },
     });
-    expect(row.health).toMatchObject({ healthy: false, lastError: 'boom', startTimeUnixNano: String(2n ** 63n), status: '' });
+    expect(row.health).toMatchObject({
+      healthy: false,
+      lastError: 'boom',
+      startTimeUnixNano: String(2n ** 63n),
+      status: '',
+    });
     expect(row.remote_config_status).toEqual({ lastRemoteConfigHash: 'abcd', status: 'FAILED', errorMessage: 'bad' });
     expect(row.effective_config).toEqual({
       hash: Buffer.from(computeConfigHash(configMap({ 'c.yaml': 'a: 1' }))).toString('hex'),
@@ -78,14 +90,28 @@ describe('toAgentRow', () => {
   it('binary config bodies go to bodyBase64', () => {
     const ec = create(ComponentHealthSchema); // unused, keeps import list honest
     void ec;
-    const j = effectiveConfigToJson({ $typeName: 'opamp.proto.v1.EffectiveConfig', configMap: { $typeName: 'opamp.proto.v1.AgentConfigMap', configMap: { bin: { $typeName: 'opamp.proto.v1.AgentConfigFile', body: hex('fffe00'), contentType: '' } } } });
+    const j = effectiveConfigToJson({
+      $typeName: 'opamp.proto.v1.EffectiveConfig',
+      configMap: {
+        $typeName: 'opamp.proto.v1.AgentConfigMap',
+        configMap: { bin: { $typeName: 'opamp.proto.v1.AgentConfigFile', body: hex('fffe00'), contentType: '' } },
+      },
+    });
     expect(j.configMap.bin).toEqual({ contentType: '', bodyBase64: '//4A' });
     expect(effectiveConfigFromJson(j).configMap!.configMap.bin!.body).toEqual(hex('fffe00'));
   });
 
   it('HTTP, disconnected and replaced states', () => {
     const s = step(undefined, fullReport(0n, CAPS.ReportsStatus), { arrival: HTTP }).next;
-    const gone = { ...s, core: { ...s.core, status: ConnectionStatus.OFFLINE, disconnectedAtMs: Date.UTC(2026, 1, 1), replacedByUid: hex('0192e3a45b6c7d8e9f0123456789ffff') } };
+    const gone = {
+      ...s,
+      core: {
+        ...s.core,
+        status: ConnectionStatus.OFFLINE,
+        disconnectedAtMs: Date.UTC(2026, 1, 1),
+        replacedByUid: hex('0192e3a45b6c7d8e9f0123456789ffff'),
+      },
+    };
     const row = toAgentRow(gone);
     expect(row.transport).toBe('http');
     expect(row.connection_state).toBe('offline');
@@ -98,7 +124,11 @@ describe('stateFromAgentRow', () => {
   it('restores the Postgres columns; the next compressed message is a gap → ReportFullState', () => {
     const s = step(undefined, fullReport(3n, caps, { health: { healthy: true, status: 'ok' } })).next;
     const row = toAgentRow(s);
-    const stored: StoredAgentRow = { ...row, first_seen_at: new Date(row.first_seen_at), last_seen_at: row.last_seen_at };
+    const stored: StoredAgentRow = {
+      ...row,
+      first_seen_at: new Date(row.first_seen_at),
+      last_seen_at: row.last_seen_at,
+    };
     const back = stateFromAgentRow(stored);
     expect(back.uid).toEqual(UID);
     expect(back.report.capabilities).toBe(caps);
@@ -111,7 +141,9 @@ describe('stateFromAgentRow', () => {
     expect(back.core.link).toBeUndefined();
     expect(back.core.lastSeq).toBe(3n);
     // heartbeats did not write the row: the real last seq is ahead → gap on a compressed message
-    expect(needsFullState({ known: true, lastSeq: back.core.lastSeq, msg: a2s({ sequenceNum: 9n }), stored: back.report })).toBe(true);
+    expect(
+      needsFullState({ known: true, lastSeq: back.core.lastSeq, msg: a2s({ sequenceNum: 9n }), stored: back.report }),
+    ).toBe(true);
   });
 });
 
@@ -119,7 +151,13 @@ describe('hot state codec', () => {
   it('round-trips core, report and desired', () => {
     const s0 = step(undefined, fullReport(5n, caps)).next;
     const map = configMap({ a: 'b' });
-    const s = { ...s0, desired: { ...s0.desired, config: create(DesiredConfigSchema, { configHash: computeConfigHash(map), config: map }) } };
+    const s = {
+      ...s0,
+      desired: {
+        ...s0.desired,
+        config: create(DesiredConfigSchema, { configHash: computeConfigHash(map), config: map }),
+      },
+    };
     const back = decodeHotState(UID, { core: encodeCore(s), report: encodeReport(s), desired: encodeDesired(s) })!;
     expect(equals(AgentCoreStateSchema, back.core, s.core)).toBe(true);
     expect(equals(AgentReportStateSchema, back.report, s.report)).toBe(true);
@@ -133,7 +171,25 @@ describe('hot state codec', () => {
   it('keeps last_seq presence (0 is not unknown)', () => {
     const zero = create(AgentCoreStateSchema, { lastSeq: 0n, firstSeenMs: 1 });
     const unknown = create(AgentCoreStateSchema, { firstSeenMs: 1 });
-    expect(decodeHotState(UID, { core: encodeCore({ uid: UID, core: zero, report: create(AgentReportStateSchema), desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' } }) })!.core.lastSeq).toBe(0n);
-    expect(decodeHotState(UID, { core: encodeCore({ uid: UID, core: unknown, report: create(AgentReportStateSchema), desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' } }) })!.core.lastSeq).toBeUndefined();
+    expect(
+      decodeHotState(UID, {
+        core: encodeCore({
+          uid: UID,
+          core: zero,
+          report: create(AgentReportStateSchema),
+          desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' },
+        }),
+      })!.core.lastSeq,
+    ).toBe(0n);
+    expect(
+      decodeHotState(UID, {
+        core: encodeCore({
+          uid: UID,
+          core: unknown,
+          report: create(AgentReportStateSchema),
+          desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' },
+        }),
+      })!.core.lastSeq,
+    ).toBeUndefined();
   });
 });

@@ -24,7 +24,14 @@ import {
   type RemoteConfigStatus,
 } from '@opamp/proto';
 import { computeConfigHash } from '@opamp/protocol';
-import { agentTypeOf, attributeString, descriptionFromJson, descriptionToJson, type DescriptionJson, type JsonValue } from './description.js';
+import {
+  agentTypeOf,
+  attributeString,
+  descriptionFromJson,
+  descriptionToJson,
+  type DescriptionJson,
+  type JsonValue,
+} from './description.js';
 import { toHex, uidFromString, uidString, type AgentState } from './state.js';
 
 export function remoteConfigStatusName(s: RemoteConfigStatuses): string {
@@ -77,7 +84,10 @@ export function effectiveConfigToJson(ec: EffectiveConfig): EffectiveConfigJson 
 export function effectiveConfigFromJson(j: EffectiveConfigJson): EffectiveConfig {
   const configMap: Record<string, { body: Uint8Array; contentType: string }> = {};
   for (const [name, f] of Object.entries(j.configMap ?? {})) {
-    const body = f.body !== undefined ? new TextEncoder().encode(f.body) : Uint8Array.from(Buffer.from(f.bodyBase64 ?? '', 'base64'));
+    const body =
+      f.body !== undefined
+        ? new TextEncoder().encode(f.body)
+        : Uint8Array.from(Buffer.from(f.bodyBase64 ?? '', 'base64'));
     configMap[name] = { body, contentType: f.contentType ?? '' };
   }
   return create(EffectiveConfigSchema, { configMap: { configMap } });
@@ -101,7 +111,11 @@ export interface RemoteConfigStatusJson {
 }
 
 export function remoteConfigStatusToJson(s: RemoteConfigStatus): RemoteConfigStatusJson {
-  return { lastRemoteConfigHash: toHex(s.lastRemoteConfigHash), status: remoteConfigStatusName(s.status), errorMessage: s.errorMessage };
+  return {
+    lastRemoteConfigHash: toHex(s.lastRemoteConfigHash),
+    status: remoteConfigStatusName(s.status),
+    errorMessage: s.errorMessage,
+  };
 }
 
 export function remoteConfigStatusFromJson(j: RemoteConfigStatusJson): RemoteConfigStatus {
@@ -126,7 +140,11 @@ export function connectionStateName(s: ConnectionStatus): ConnectionStateName {
 }
 
 function connectionStatusFromName(s: string): ConnectionStatus {
-  return s === 'disconnected' ? ConnectionStatus.DISCONNECTED : s === 'offline' ? ConnectionStatus.OFFLINE : ConnectionStatus.CONNECTED;
+  return s === 'disconnected'
+    ? ConnectionStatus.DISCONNECTED
+    : s === 'offline'
+      ? ConnectionStatus.OFFLINE
+      : ConnectionStatus.CONNECTED;
 }
 
 /**
@@ -186,7 +204,8 @@ export function toAgentRow(state: AgentState): AgentRow {
     sequence_num: core.lastSeq === undefined ? null : toInt64(core.lastSeq),
     first_seen_at: iso(core.firstSeenMs || lastSeen),
     last_seen_at: iso(lastSeen),
-    disconnected_at: core.status !== ConnectionStatus.CONNECTED && core.disconnectedAtMs > 0 ? iso(core.disconnectedAtMs) : null,
+    disconnected_at:
+      core.status !== ConnectionStatus.CONNECTED && core.disconnectedAtMs > 0 ? iso(core.disconnectedAtMs) : null,
     replaced_by_uid: core.replacedByUid.length === 16 ? uidString(core.replacedByUid) : null,
     replaces_uid: core.assignedFromUid.length === 16 ? uidString(core.assignedFromUid) : null,
   };
@@ -229,10 +248,15 @@ export function stateFromAgentRow(row: StoredAgentRow): AgentState {
       // unreadable health: treat as not reported (the agent reports it again)
     }
   }
-  if (row.effective_config) report.effectiveConfig = effectiveConfigFromJson(row.effective_config as EffectiveConfigJson);
-  if (row.remote_config_status) report.remoteConfigStatus = remoteConfigStatusFromJson(row.remote_config_status as RemoteConfigStatusJson);
+  if (row.effective_config)
+    report.effectiveConfig = effectiveConfigFromJson(row.effective_config as EffectiveConfigJson);
+  if (row.remote_config_status)
+    report.remoteConfigStatus = remoteConfigStatusFromJson(row.remote_config_status as RemoteConfigStatusJson);
   if (row.custom_capabilities && row.custom_capabilities.length > 0) {
-    report.customCapabilities = { $typeName: 'opamp.proto.v1.CustomCapabilities', capabilities: [...row.custom_capabilities] };
+    report.customCapabilities = {
+      $typeName: 'opamp.proto.v1.CustomCapabilities',
+      capabilities: [...row.custom_capabilities],
+    };
   }
   const lastSeenMs = ms(row.last_seen_at);
   const core = create(AgentCoreStateSchema, {
@@ -240,7 +264,8 @@ export function stateFromAgentRow(row: StoredAgentRow): AgentState {
     lastSeenMs,
     lastPersistedSeenMs: lastSeenMs,
     status: connectionStatusFromName(row.connection_state),
-    transport: row.transport === 'http' ? Transport.HTTP : row.transport === 'ws' ? Transport.WEBSOCKET : Transport.UNSPECIFIED,
+    transport:
+      row.transport === 'http' ? Transport.HTTP : row.transport === 'ws' ? Transport.WEBSOCKET : Transport.UNSPECIFIED,
     disconnectedAtMs: row.disconnected_at ? ms(row.disconnected_at) : 0,
     persisted: true,
     replacedByUid: row.replaced_by_uid ? uidFromString(row.replaced_by_uid) : new Uint8Array(0),

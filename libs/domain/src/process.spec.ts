@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { ConnectionStatus, ControlCommandSchema, Transport } from '@opamp/proto';
 import { AgentToServerFlag, uuidv7 } from '@opamp/protocol';
 import { describe, expect, it } from 'vitest';
+import { onDeadline } from './liveness.js';
 import { policyWith } from './policy.js';
 import { processConnectionClosed, processControl, type ControlInput } from './process.js';
 import {
@@ -36,7 +37,10 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
     expect(r.primary.events[0]!.agentUid).toBe(uidString(UID));
     expect(r.primary.persist).toBe(true);
     expect(r.primary.reportChanged).toBe(true);
-    expect(r.primary.route).toEqual({ kind: 'set', link: expect.objectContaining({ gatewayId: 'gw-a', connectionId: 'c1' }) });
+    expect(r.primary.route).toEqual({
+      kind: 'set',
+      link: expect.objectContaining({ gatewayId: 'gw-a', connectionId: 'c1' }),
+    });
     expect(r.primary.deadlineMs).toBe(999_000 + 3 * 30_000);
     expect(r.next.core.status).toBe(ConnectionStatus.CONNECTED);
     expect(r.next.core.firstSeenMs).toBe(999_000);
@@ -45,9 +49,22 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
     expect(r.reply.capabilities).toBe(0x27n);
   });
 
+  it('first contact with a full report records only first_seen (with a summary) and connected', () => {
+    const caps = CAPS.ReportsStatus | CAPS.ReportsHealth | CAPS.ReportsEffectiveConfig | CAPS.ReportsRemoteConfig;
+    const r = step(undefined, fullReport(0n, caps, { health: { healthy: false } }));
+    expect(types(r.primary.events)).toEqual(['first_seen', 'connected']);
+    expect(r.primary.events[0]!.data).toMatchObject({
+      healthy: false,
+      agentType: 'otelcol',
+      capabilities: ['ReportsStatus', 'ReportsEffectiveConfig', 'ReportsHealth', 'ReportsRemoteConfig'],
+    });
+  });
+
   it('a heartbeat writes no row: no events, not dirty, report untouched', () => {
     const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus | CAPS.ReportsHeartbeat)).next;
-    const r = step(s0, a2s({ sequenceNum: 1n, capabilities: CAPS.ReportsStatus | CAPS.ReportsHeartbeat }), { nowMs: 1_010_000 });
+    const r = step(s0, a2s({ sequenceNum: 1n, capabilities: CAPS.ReportsStatus | CAPS.ReportsHeartbeat }), {
+      nowMs: 1_010_000,
+    });
     expect(r.primary.events).toEqual([]);
     expect(r.primary.persist).toBe(false);
     expect(r.primary.reportChanged).toBe(false);
@@ -84,12 +101,21 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
     );
     expect(r.primary.persist).toBe(true);
     expect(types(r.primary.events).sort()).toEqual(
-      ['capabilities_changed', 'description_changed', 'effective_config_changed', 'health_changed', 'remote_config_status_changed'].sort(),
+      [
+        'capabilities_changed',
+        'description_changed',
+        'effective_config_changed',
+        'health_changed',
+        'remote_config_status_changed',
+      ].sort(),
     );
     const caps_ = r.primary.events.find((e) => e.type === 'capabilities_changed')!;
     expect(caps_.data).toMatchObject({ added: ['AcceptsRemoteConfig'], removed: [] });
     expect(r.primary.events.find((e) => e.type === 'description_changed')!.data.agentType).toBe('fluentbit');
-    expect(r.primary.events.find((e) => e.type === 'remote_config_status_changed')!.data).toMatchObject({ status: 'FAILED', errorMessage: 'bad' });
+    expect(r.primary.events.find((e) => e.type === 'remote_config_status_changed')!.data).toMatchObject({
+      status: 'FAILED',
+      errorMessage: 'bad',
+    });
   });
 
   it('health_changed only when healthy flips', () => {
@@ -116,7 +142,9 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
   it('case 11 and 15: HTTP polls with contiguous seq: plain acks, never ReportFullState, no route', () => {
     let s = step(undefined, fullReport(0n, CAPS.ReportsStatus), { arrival: HTTP }).next;
     for (let i = 1n; i <= 3n; i++) {
-      const r = step(s, a2s({ sequenceNum: i, capabilities: CAPS.ReportsStatus }), { arrival: { ...HTTP, connectionId: `h${i}` } });
+      const r = step(s, a2s({ sequenceNum: i, capabilities: CAPS.ReportsStatus }), {
+        arrival: { ...HTTP, connectionId: `h${i}` },
+      });
       expect(r.reply.flags).toBe(0n);
       expect(r.primary.route).toEqual({ kind: 'keep' });
       expect(r.primary.events).toEqual([]);
@@ -144,8 +172,14 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
   it('case 26: reconnect after a drop with contiguous seq keeps the state and asks nothing', () => {
     const caps = CAPS.ReportsStatus | CAPS.ReportsHealth;
     const s0 = step(undefined, fullReport(0n, caps)).next;
-    const closed = processConnectionClosed(s0, { gatewayId: 'gw-a', connectionId: 'c1', code: 1006, reason: '' }, 1_000_500)!;
-    const r = step(closed.state, a2s({ sequenceNum: 1n, capabilities: caps }), { arrival: { ...WS_A, connectionId: 'c2' } });
+    const closed = processConnectionClosed(
+      s0,
+      { gatewayId: 'gw-a', connectionId: 'c1', code: 1006, reason: '' },
+      1_000_500,
+    )!;
+    const r = step(closed.state, a2s({ sequenceNum: 1n, capabilities: caps }), {
+      arrival: { ...WS_A, connectionId: 'c2' },
+    });
     expect(r.reply.flags).toBe(0n);
     expect(r.next.report.health?.healthy).toBe(true);
     expect(types(r.primary.events)).toEqual(['connected']);
@@ -170,20 +204,43 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
 
   it('case 45: custom messages for capabilities the server does not support: ack, no side effect', () => {
     const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus)).next;
-    const r = step(s0, a2s({ sequenceNum: 1n, customMessage: { capability: 'com.example.unknown', type: 'x', data: new Uint8Array(3) } }));
+    const r = step(
+      s0,
+      a2s({
+        sequenceNum: 1n,
+        customMessage: { capability: 'com.example.unknown', type: 'x', data: new Uint8Array(3) },
+      }),
+    );
     expect(r.reply.errorResponse).toBeUndefined();
     expect(r.primary.events).toEqual([]);
     const policy = policyWith({ ...POLICY, serverCustomCapabilities: ['com.example.pause'] });
-    const known = step(s0, a2s({ sequenceNum: 1n, customMessage: { capability: 'com.example.pause', type: 'ok', data: new Uint8Array([1, 2]) } }), { policy });
-    expect(known.primary.events).toMatchObject([{ type: 'custom_message_received', data: { capability: 'com.example.pause', type: 'ok', size: 2, data: 'AQI=' } }]);
-    const big = step(s0, a2s({ sequenceNum: 1n, customMessage: { capability: 'com.example.pause', type: 'ok', data: new Uint8Array(5000) } }), { policy });
+    const known = step(
+      s0,
+      a2s({
+        sequenceNum: 1n,
+        customMessage: { capability: 'com.example.pause', type: 'ok', data: new Uint8Array([1, 2]) },
+      }),
+      { policy },
+    );
+    expect(known.primary.events).toMatchObject([
+      { type: 'custom_message_received', data: { capability: 'com.example.pause', type: 'ok', size: 2, data: 'AQI=' } },
+    ]);
+    const big = step(
+      s0,
+      a2s({
+        sequenceNum: 1n,
+        customMessage: { capability: 'com.example.pause', type: 'ok', data: new Uint8Array(5000) },
+      }),
+      { policy },
+    );
     expect(big.primary.events[0]!.data.data).toBeUndefined();
     expect(big.primary.events[0]!.data.size).toBe(5000);
   });
 });
 
 describe('RequestInstanceUid (§3.2, case 32)', () => {
-  const requestUid = (seq: bigint, extra = {}) => fullReport(seq, CAPS.ReportsStatus, { flags: AgentToServerFlag.RequestInstanceUid, ...extra });
+  const requestUid = (seq: bigint, extra = {}) =>
+    fullReport(seq, CAPS.ReportsStatus, { flags: AgentToServerFlag.RequestInstanceUid, ...extra });
 
   it('assigns a UUIDv7 new_instance_uid; the temporary uid leaves no row and the new one continues the agent', () => {
     const r = step(undefined, requestUid(0n), { newUid: () => uuidv7(1_700_000_000_000), receivedAtMs: 999_000 });
@@ -208,14 +265,28 @@ describe('RequestInstanceUid (§3.2, case 32)', () => {
     expect(second.state.core.lastSeq).toBe(0n);
     expect(types(second.events)).toEqual(['first_seen', 'connected', 'uid_assigned']);
     expect(second.events.every((e) => e.agentUid === uidString(newUid))).toBe(true);
-    expect(second.route).toEqual({ kind: 'set', link: expect.objectContaining({ connectionId: 'c1' }) });
+    // no link (and no route) until the agent speaks as the new uid: then the session continues
+    expect(second.route).toEqual({ kind: 'keep' });
+    expect(second.state.core.link).toBeUndefined();
     expect(second.deadlineMs).toBe(999_000 + 90_000);
 
     // next message under the new uid, still carrying the flag: no second new uid, no full-state ask
-    const next = step(second.state, a2s({ instanceUid: newUid, sequenceNum: 1n, flags: AgentToServerFlag.RequestInstanceUid }));
+    const next = step(
+      second.state,
+      a2s({ instanceUid: newUid, sequenceNum: 1n, flags: AgentToServerFlag.RequestInstanceUid }),
+    );
     expect(next.reply.agentIdentification).toBeUndefined();
     expect(next.reply.flags).toBe(0n);
     expect(next.reply.instanceUid).toEqual(newUid);
+    expect(next.primary.events).toEqual([]); // not a new connection
+    expect(next.primary.route).toEqual({ kind: 'set', link: expect.objectContaining({ connectionId: 'c1' }) });
+    expect(next.reply.connectionSettings).toBeUndefined();
+  });
+
+  it('a new uid that never speaks goes offline at its deadline (no link to keep it alive)', () => {
+    const r = step(undefined, requestUid(0n), { receivedAtMs: 1_000 });
+    const n = r.secondary!.state;
+    expect(onDeadline(n, 1_000 + 90_000, true, POLICY).kind).toBe('offline');
   });
 
   it('a repeated request from the old uid gets the same new uid without touching the new state', () => {
@@ -244,7 +315,11 @@ describe('duplicate uid policy (§3.14, case 29)', () => {
   it('same identity on a second live connection = reconnect: close the old one with 1008, switch to the new one', () => {
     const r = step(s0(), a2s({ sequenceNum: 1n }), { arrival: WS_B, recordedLinkAlive: true });
     expect(r.outcome).toBe('reconnect');
-    expect(r.closeLink).toEqual({ link: expect.objectContaining({ gatewayId: 'gw-a', connectionId: 'c1' }), code: 1008, reason: 'replaced by a newer connection' });
+    expect(r.closeLink).toEqual({
+      link: expect.objectContaining({ gatewayId: 'gw-a', connectionId: 'c1' }),
+      code: 1008,
+      reason: 'replaced by a newer connection',
+    });
     expect(r.next.core.link).toMatchObject({ gatewayId: 'gw-b', connectionId: 'c9' });
     expect(r.primary.route).toEqual({ kind: 'set', link: expect.objectContaining({ gatewayId: 'gw-b' }) });
     expect(types(r.primary.events)).toEqual(['duplicate_detected', 'connected']);
@@ -253,7 +328,9 @@ describe('duplicate uid policy (§3.14, case 29)', () => {
 
   it('different identifying attributes on a second live connection = clone: new uid for the clone, original untouched', () => {
     const original = s0();
-    const cloneMsg = fullReport(0n, CAPS.ReportsStatus, { agentDescription: description('otelcol-contrib', { 'service.instance.id': 'other' }) });
+    const cloneMsg = fullReport(0n, CAPS.ReportsStatus, {
+      agentDescription: description('otelcol-contrib', { 'service.instance.id': 'other' }),
+    });
     const r = step(original, cloneMsg, { arrival: WS_B, recordedLinkAlive: true });
     expect(r.outcome).toBe('clone');
     expect(r.closeLink).toBeUndefined();
@@ -264,12 +341,20 @@ describe('duplicate uid policy (§3.14, case 29)', () => {
     expect(r.next.report).toBe(original.report);
     expect(types(r.primary.events)).toEqual(['duplicate_detected']);
     expect(r.secondary!.state.uid).toEqual(newUid);
-    expect(r.secondary!.state.core.link).toMatchObject({ gatewayId: 'gw-b', connectionId: 'c9' });
+    expect(r.secondary!.state.core.link).toBeUndefined();
+    expect(r.secondary!.route).toEqual({ kind: 'keep' });
     expect(types(r.secondary!.events)).toEqual(['first_seen', 'connected', 'uid_assigned']);
     // the clone asks again on the same connection before switching: same uid
     const again = step(r.next, cloneMsg, { arrival: WS_B, recordedLinkAlive: true });
     expect(again.reply.agentIdentification!.newInstanceUid).toEqual(newUid);
     expect(again.secondary).toBeUndefined();
+    // a compressed message from the clone's connection (no description) is still the clone's
+    const compressed = step(again.next, a2s({ sequenceNum: 1n }), { arrival: WS_B, recordedLinkAlive: true });
+    expect(compressed.outcome).toBe('clone');
+    expect(compressed.closeLink).toBeUndefined();
+    expect(compressed.reply.agentIdentification!.newInstanceUid).toEqual(newUid);
+    expect(compressed.next.core.link).toEqual(original.core.link);
+    expect(compressed.next.core.lastSeq).toBe(original.core.lastSeq);
   });
 
   it('no duplicate when the recorded gateway is dead, over HTTP, or after a disconnect', () => {
@@ -287,7 +372,9 @@ describe('duplicate uid policy (§3.14, case 29)', () => {
 describe('redelivery of an applied envelope', () => {
   it('same stream entry again: reply again, no double effects', () => {
     const arrival = { ...WS_A, entryId: '1700000000000-5' };
-    const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus | CAPS.ReportsHealth), { arrival: { ...WS_A, entryId: '1700000000000-1' } }).next;
+    const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus | CAPS.ReportsHealth), {
+      arrival: { ...WS_A, entryId: '1700000000000-1' },
+    }).next;
     const compressed = a2s({ sequenceNum: 3n, health: { healthy: false } });
     const r1 = step(s0, compressed, { arrival });
     expect(r1.reply.flags).toBe(1n); // gap
@@ -298,8 +385,12 @@ describe('redelivery of an applied envelope', () => {
     expect(r2.primary.persist).toBe(false);
     expect(r2.next).toBe(r1.next);
     // an older entry is a redelivery too; a newer one is processed
-    expect(step(r1.next, compressed, { arrival: { ...arrival, entryId: '1700000000000-4' } }).outcome).toBe('redelivery');
-    expect(step(r1.next, a2s({ sequenceNum: 4n }), { arrival: { ...arrival, entryId: '1700000000001-0' } }).outcome).toBe('normal');
+    expect(step(r1.next, compressed, { arrival: { ...arrival, entryId: '1700000000000-4' } }).outcome).toBe(
+      'redelivery',
+    );
+    expect(
+      step(r1.next, a2s({ sequenceNum: 4n }), { arrival: { ...arrival, entryId: '1700000000001-0' } }).outcome,
+    ).toBe('normal');
   });
 
   it('a redelivered RequestInstanceUid gets the same new uid', () => {
@@ -314,14 +405,21 @@ describe('redelivery of an applied envelope', () => {
 describe('processConnectionClosed', () => {
   it('only the current connection marks the agent disconnected (a late close after a reconnect is ignored)', () => {
     const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus)).next;
-    const moved = step(s0, a2s({ sequenceNum: 1n }), { arrival: { ...WS_A, connectionId: 'c2' }, recordedLinkAlive: false }).next;
-    expect(processConnectionClosed(moved, { gatewayId: 'gw-a', connectionId: 'c1', code: 1006, reason: '' }, 5)).toBeUndefined();
+    const moved = step(s0, a2s({ sequenceNum: 1n }), {
+      arrival: { ...WS_A, connectionId: 'c2' },
+      recordedLinkAlive: false,
+    }).next;
+    expect(
+      processConnectionClosed(moved, { gatewayId: 'gw-a', connectionId: 'c1', code: 1006, reason: '' }, 5),
+    ).toBeUndefined();
     const w = processConnectionClosed(moved, { gatewayId: 'gw-a', connectionId: 'c2', code: 1000, reason: 'bye' }, 5)!;
     expect(w.state.core.status).toBe(ConnectionStatus.DISCONNECTED);
     expect(w.route).toEqual({ kind: 'delete' });
     expect(w.deadlineMs).toBe(0);
     expect(w.events).toMatchObject([{ type: 'disconnected', data: { code: 1000, closeReason: 'bye' } }]);
-    expect(processConnectionClosed(undefined, { gatewayId: 'gw-a', connectionId: 'c2', code: 1000, reason: '' }, 5)).toBeUndefined();
+    expect(
+      processConnectionClosed(undefined, { gatewayId: 'gw-a', connectionId: 'c2', code: 1000, reason: '' }, 5),
+    ).toBeUndefined();
   });
 });
 
@@ -333,7 +431,9 @@ describe('processControl', () => {
     const r = control(s, restartCommand('r1'));
     expect(r.rejected).toMatch(/0x400/);
     expect(r.push).toBeUndefined();
-    expect(r.write?.events).toMatchObject([{ type: 'command_rejected', data: { command: 'restart', commandId: 'r1' } }]);
+    expect(r.write?.events).toMatchObject([
+      { type: 'command_rejected', data: { command: 'restart', commandId: 'r1' } },
+    ]);
     expect(r.write?.state.core.restartPending).toBe(false);
     expect(control(undefined, restartCommand()).rejected).toBe('unknown agent');
   });
@@ -386,9 +486,17 @@ describe('processControl', () => {
     const hash = http.desired.config!.configHash;
     const poll = step(http, a2s({ sequenceNum: 1n }), { arrival: HTTP });
     expect(poll.reply.remoteConfig?.configHash).toEqual(hash);
-    const applying = step(poll.next, a2s({ sequenceNum: 2n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 2 } }), { arrival: HTTP });
+    const applying = step(
+      poll.next,
+      a2s({ sequenceNum: 2n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 2 } }),
+      { arrival: HTTP },
+    );
     expect(applying.reply.remoteConfig).toBeUndefined();
-    const applied = step(applying.next, a2s({ sequenceNum: 3n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 1 } }), { arrival: HTTP });
+    const applied = step(
+      applying.next,
+      a2s({ sequenceNum: 3n, remoteConfigStatus: { lastRemoteConfigHash: hash, status: 1 } }),
+      { arrival: HTTP },
+    );
     expect(applied.reply.remoteConfig).toBeUndefined();
     expect(step(applied.next, a2s({ sequenceNum: 4n }), { arrival: HTTP }).reply.remoteConfig).toBeUndefined();
   });
@@ -405,11 +513,17 @@ describe('processControl', () => {
 
   it('clearing the desired config (empty hash) stops offers; a bad config map is rejected', () => {
     const caps = CAPS.ReportsStatus | CAPS.AcceptsRemoteConfig;
-    const s = control(step(undefined, fullReport(0n, caps), { arrival: HTTP }).next, desiredConfigCommand({ a: '1' })).write!.state;
+    const s = control(step(undefined, fullReport(0n, caps), { arrival: HTTP }).next, desiredConfigCommand({ a: '1' }))
+      .write!.state;
     const cleared = control(s, desiredConfigCommand(undefined)).write!.state;
     expect(cleared.desired.config).toBeUndefined();
     expect(step(cleared, a2s({ sequenceNum: 1n }), { arrival: HTTP }).reply.remoteConfig).toBeUndefined();
-    const bad = create(ControlCommandSchema, { command: { case: 'desiredConfig', value: { configHash: new Uint8Array([1]), configMap: new Uint8Array([0x0a, 0x05]) } } });
+    const bad = create(ControlCommandSchema, {
+      command: {
+        case: 'desiredConfig',
+        value: { configHash: new Uint8Array([1]), configMap: new Uint8Array([0x0a, 0x05]) },
+      },
+    });
     expect(control(s, bad).rejected).toMatch(/does not decode/);
   });
 
@@ -423,7 +537,8 @@ describe('processControl', () => {
 
     const policy = policyWith({ ...POLICY, maxPendingCustomMessages: 2 });
     let http = step(undefined, fullReport(0n, caps, declared), { arrival: HTTP }).next;
-    for (const t of ['a', 'b', 'c']) http = control(http, customMessageCommand('com.example.pause', t), true, policy).write!.state;
+    for (const t of ['a', 'b', 'c'])
+      http = control(http, customMessageCommand('com.example.pause', t), true, policy).write!.state;
     expect(http.core.pendingCustomMessages.map((m) => m.type)).toEqual(['b', 'c']);
     const p1 = step(http, a2s({ sequenceNum: 1n }), { arrival: HTTP });
     expect(p1.reply.customMessage?.type).toBe('b');

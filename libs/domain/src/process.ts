@@ -38,7 +38,14 @@ import {
   type ControlCommand,
   type ServerToAgent,
 } from '@opamp/proto';
-import { AgentCapability, AgentToServerFlag, ServerToAgentFlag, describeAgentCapabilities, hasCapability, hasFlag } from '@opamp/protocol';
+import {
+  AgentCapability,
+  AgentToServerFlag,
+  ServerToAgentFlag,
+  describeAgentCapabilities,
+  hasCapability,
+  hasFlag,
+} from '@opamp/protocol';
 import { agentTypeOf, descriptionToJson, identifyingAttributesDiffer } from './description.js';
 import { event, type AgentEvent } from './events.js';
 import { needsFullState } from './full-state.js';
@@ -155,7 +162,15 @@ function identification(uid: Uint8Array, newUid: Uint8Array, policy: FleetPolicy
 }
 
 function keep(state: AgentState): StateWrite {
-  return { state, events: [], persist: false, reportChanged: false, desiredChanged: false, route: { kind: 'keep' }, deadlineMs: state.core.deadlineMs };
+  return {
+    state,
+    events: [],
+    persist: false,
+    reportChanged: false,
+    desiredChanged: false,
+    route: { kind: 'keep' },
+    deadlineMs: state.core.deadlineMs,
+  };
 }
 
 /** Events describing what changed in the report. */
@@ -163,11 +178,17 @@ function changeEvents(prev: AgentState, next: AgentState, changes: ReportPart[],
   const uid = uidString(next.uid);
   const out: AgentEvent[] = [];
   const has = (p: ReportPart): boolean => changes.includes(p);
-  const seen = hasBeenSeen(prev);
-  if (seen && has('description') && prev.report.description !== undefined && next.report.description) {
-    out.push(event(uid, 'description_changed', at, { agentType: agentTypeOf(next.report.description), ...descriptionToJson(next.report.description) }));
+  // First contact: the first_seen event stands for all of it (no "changed from nothing" events).
+  if (!hasBeenSeen(prev)) return out;
+  if (has('description') && prev.report.description !== undefined && next.report.description) {
+    out.push(
+      event(uid, 'description_changed', at, {
+        agentType: agentTypeOf(next.report.description),
+        ...descriptionToJson(next.report.description),
+      }),
+    );
   }
-  if (seen && has('capabilities') && prev.report.capabilities !== 0n) {
+  if (has('capabilities') && prev.report.capabilities !== 0n) {
     const before = prev.report.capabilities;
     const after = next.report.capabilities;
     out.push(
@@ -222,22 +243,44 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
   const known = hasBeenSeen(prev);
   const base = prev ?? emptyAgentState(uid);
   const ws = isWebSocket(arrival.transport);
-  const arrivalLink = ws ? create(AgentLinkSchema, { gatewayId: arrival.gatewayId, connectionId: arrival.connectionId }) : undefined;
+  const arrivalLink = ws
+    ? create(AgentLinkSchema, { gatewayId: arrival.gatewayId, connectionId: arrival.connectionId })
+    : undefined;
   const lastSeenMs = input.receivedAtMs > 0 ? input.receivedAtMs : nowMs;
-  const requestsUid = hasFlag(msg.flags, AgentToServerFlag.RequestInstanceUid) && base.core.assignedFromUid.length === 0;
+  const requestsUid =
+    hasFlag(msg.flags, AgentToServerFlag.RequestInstanceUid) && base.core.assignedFromUid.length === 0;
 
   // Redelivery of an envelope already applied (crash between the state write and the ack): its
   // effects, reply included, are already durable; answer again without applying it twice.
-  if (prev && arrival.entryId && prev.core.lastEntryId && compareStreamIds(arrival.entryId, prev.core.lastEntryId) <= 0) {
+  if (
+    prev &&
+    arrival.entryId &&
+    prev.core.lastEntryId &&
+    compareStreamIds(arrival.entryId, prev.core.lastEntryId) <= 0
+  ) {
     const clone = arrivalLink && prev.core.cloneAssignments.find((c) => sameLink(c, arrivalLink));
     let reply: ServerToAgent;
     if (clone) reply = identification(uid, clone.newUid, policy);
-    else if (requestsUid && prev.core.assignedUid.length > 0) reply = identification(uid, prev.core.assignedUid, policy);
+    else if (requestsUid && prev.core.assignedUid.length > 0)
+      reply = identification(uid, prev.core.assignedUid, policy);
     else {
       reply = ack(uid, policy);
       if (prev.core.fullStateRequested) reply.flags = ServerToAgentFlag.ReportFullState;
     }
-    return { outcome: 'redelivery', primary: keep(prev), reply, fullStateRequested: prev.core.fullStateRequested, changes: [], contents: [] };
+    return {
+      outcome: 'redelivery',
+      primary: keep(prev),
+      reply,
+      fullStateRequested: prev.core.fullStateRequested,
+      changes: [],
+      contents: [],
+    };
+  }
+
+  // A connection already identified as a clone stays one (its later messages may carry no
+  // description) until it switches to the uid it was given.
+  if (known && arrivalLink && prev.core.cloneAssignments.some((c) => sameLink(c, arrivalLink))) {
+    return cloneDetected(input, prev, arrivalLink, lastSeenMs);
   }
 
   // Duplicate uid on a second live WebSocket connection.
@@ -264,7 +307,11 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
   const prevLink = base.core.link;
   const wasConnected = known && base.core.status === ConnectionStatus.CONNECTED;
   const transportChanged = known && base.core.transport !== arrival.transport;
-  const newLink = ws && !sameLink(prevLink, arrivalLink);
+  // A uid the server just assigned has no link until its first message (the gateway only reports
+  // closes for uids it has seen on a socket): that first message continues the session.
+  const continuing =
+    wasConnected && prevLink === undefined && base.core.assignedFromUid.length > 0 && base.core.lastEntryId === '';
+  const newLink = ws && !sameLink(prevLink, arrivalLink) && !continuing;
   const restarted = known && base.core.lastSeq !== undefined && msg.sequenceNum < base.core.lastSeq;
   const newSession = !wasConnected || transportChanged || newLink || restarted;
   const disconnecting = msg.agentDisconnect !== undefined;
@@ -298,6 +345,8 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
       event(uidStr, 'first_seen', nowMs, {
         transport: transportName(arrival.transport),
         agentType: agentTypeOf(report.description),
+        capabilities: describeAgentCapabilities(report.capabilities),
+        ...(report.health ? { healthy: report.health.healthy } : {}),
       }),
     );
   }
@@ -323,7 +372,17 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
       : undefined;
 
   if (requestsUid && !disconnecting) {
-    return assignUid(input, { base, state, events, changes, fullState, prevLink, arrivalLink, lastSeenMs, learnedComponentsHash, closeLink });
+    return assignUid(input, {
+      base,
+      state,
+      events,
+      changes,
+      fullState,
+      prevLink,
+      lastSeenMs,
+      learnedComponentsHash,
+      closeLink,
+    });
   }
 
   const decision = decideReply({
@@ -352,7 +411,13 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
 }
 
 /** Deadline, persisted markers and the dirty decision for a state that processed a message. */
-function finish(base: AgentState, state: AgentState, events: AgentEvent[], changes: ReportPart[], policy: FleetPolicy): StateWrite {
+function finish(
+  base: AgentState,
+  state: AgentState,
+  events: AgentEvent[],
+  changes: ReportPart[],
+  policy: FleetPolicy,
+): StateWrite {
   const deadlineMs = livenessDeadline(state, policy);
   const core = { ...state.core, deadlineMs };
   const persist =
@@ -389,7 +454,6 @@ interface AssignContext {
   changes: ReportPart[];
   fullState: boolean;
   prevLink: AgentLink | undefined;
-  arrivalLink: AgentLink | undefined;
   lastSeenMs: number;
   learnedComponentsHash: Uint8Array | undefined;
   closeLink: AgentMessageResult['closeLink'];
@@ -398,7 +462,7 @@ interface AssignContext {
 /** RequestInstanceUid: see the header comment. */
 function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageResult {
   const { policy, nowMs } = input;
-  const { base, state, prevLink, arrivalLink, fullState } = ctx;
+  const { base, state, prevLink, fullState } = ctx;
   const uidStr = uidString(input.uid);
   const known = hasBeenSeen(input.prev);
 
@@ -428,6 +492,7 @@ function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageRe
     replacedByUid: EMPTY,
     cloneAssignments: [],
     lastEntryId: '', // stream ids of another shard are not comparable
+    link: undefined, // set by its first message (see `continuing`)
     persisted: true,
     lastPersistedSeenMs: state.core.lastSeenMs,
     fullStateRequested: fullState,
@@ -438,7 +503,10 @@ function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageRe
   const secondaryEvents: AgentEvent[] = known
     ? [
         event(newUidStr, 'uid_assigned', nowMs, { from: uidStr, to: newUidStr, reason: 'requested' }),
-        event(newUidStr, 'connected', nowMs, { transport: transportName(input.arrival.transport), gatewayId: input.arrival.gatewayId }),
+        event(newUidStr, 'connected', nowMs, {
+          transport: transportName(input.arrival.transport),
+          gatewayId: input.arrival.gatewayId,
+        }),
       ]
     : [
         ...ctx.events.map((e) => ({ ...e, agentUid: newUidStr })),
@@ -450,7 +518,7 @@ function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageRe
     persist: true,
     reportChanged: true,
     desiredChanged: state.desired.config !== undefined,
-    route: arrivalLink ? { kind: 'set', link: arrivalLink } : { kind: 'keep' },
+    route: { kind: 'keep' },
     deadlineMs,
   };
 
@@ -469,7 +537,10 @@ function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageRe
   const primary: StateWrite = known
     ? {
         state: { ...state, core: { ...oldCore, lastPersistedSeenMs: oldCore.lastSeenMs } },
-        events: [...ctx.events, event(uidStr, 'uid_assigned', nowMs, { from: uidStr, to: newUidStr, reason: 'requested' })],
+        events: [
+          ...ctx.events,
+          event(uidStr, 'uid_assigned', nowMs, { from: uidStr, to: newUidStr, reason: 'requested' }),
+        ],
         persist: true,
         reportChanged: ctx.changes.length > 0,
         desiredChanged: false,
@@ -500,7 +571,12 @@ function assignUid(input: AgentMessageInput, ctx: AssignContext): AgentMessageRe
 }
 
 /** A clone on another live connection: new uid for it, the original is left alone. */
-function cloneDetected(input: AgentMessageInput, prev: AgentState, arrivalLink: AgentLink, lastSeenMs: number): AgentMessageResult {
+function cloneDetected(
+  input: AgentMessageInput,
+  prev: AgentState,
+  arrivalLink: AgentLink,
+  lastSeenMs: number,
+): AgentMessageResult {
   const { policy, nowMs, msg } = input;
   const uidStr = uidString(input.uid);
   const existing = prev.core.cloneAssignments.find((c) => sameLink(c, arrivalLink));
@@ -509,7 +585,14 @@ function cloneDetected(input: AgentMessageInput, prev: AgentState, arrivalLink: 
   const reply = identification(input.uid, newUid, policy);
   const core: AgentCoreState = { ...prev.core, lastEntryId: input.arrival.entryId || prev.core.lastEntryId };
   if (existing) {
-    return { outcome: 'clone', primary: keep({ ...prev, core }), reply, fullStateRequested: false, changes: [], contents: ['agent_identification'] };
+    return {
+      outcome: 'clone',
+      primary: keep({ ...prev, core }),
+      reply,
+      fullStateRequested: false,
+      changes: [],
+      contents: ['agent_identification'],
+    };
   }
   core.cloneAssignments = [
     ...prev.core.cloneAssignments.slice(-(MAX_CLONE_ASSIGNMENTS - 1)),
@@ -543,7 +626,6 @@ function cloneDetected(input: AgentMessageInput, prev: AgentState, arrivalLink: 
       lastSeq: msg.sequenceNum,
       firstSeenMs: lastSeenMs,
       lastSeenMs,
-      link: arrivalLink,
       status: ConnectionStatus.CONNECTED,
       transport: input.arrival.transport,
       assignedFromUid: input.uid,
@@ -556,17 +638,32 @@ function cloneDetected(input: AgentMessageInput, prev: AgentState, arrivalLink: 
   const secondary: StateWrite = {
     state: cloneState,
     events: [
-      event(newUidStr, 'first_seen', nowMs, { transport: transportName(input.arrival.transport), agentType: agentTypeOf(report.description) }),
-      event(newUidStr, 'connected', nowMs, { transport: transportName(input.arrival.transport), gatewayId: arrivalLink.gatewayId, connectionId: arrivalLink.connectionId }),
+      event(newUidStr, 'first_seen', nowMs, {
+        transport: transportName(input.arrival.transport),
+        agentType: agentTypeOf(report.description),
+      }),
+      event(newUidStr, 'connected', nowMs, {
+        transport: transportName(input.arrival.transport),
+        gatewayId: arrivalLink.gatewayId,
+        connectionId: arrivalLink.connectionId,
+      }),
       event(newUidStr, 'uid_assigned', nowMs, { from: uidStr, to: newUidStr, reason: 'duplicate' }),
     ],
     persist: true,
     reportChanged: true,
     desiredChanged: false,
-    route: { kind: 'set', link: arrivalLink },
+    route: { kind: 'keep' },
     deadlineMs,
   };
-  return { outcome: 'clone', primary, secondary, reply, fullStateRequested: false, changes: [], contents: ['agent_identification'] };
+  return {
+    outcome: 'clone',
+    primary,
+    secondary,
+    reply,
+    fullStateRequested: false,
+    changes: [],
+    contents: ['agent_identification'],
+  };
 }
 
 /** A WS connection closed (gateway report). Only the agent's current connection counts. */
@@ -576,7 +673,8 @@ export function processConnectionClosed(
   nowMs: number,
 ): StateWrite | undefined {
   if (!prev || !prev.core.link) return undefined;
-  if (prev.core.link.gatewayId !== closed.gatewayId || prev.core.link.connectionId !== closed.connectionId) return undefined;
+  if (prev.core.link.gatewayId !== closed.gatewayId || prev.core.link.connectionId !== closed.connectionId)
+    return undefined;
   const core: AgentCoreState = {
     ...prev.core,
     link: undefined,
@@ -587,7 +685,13 @@ export function processConnectionClosed(
   };
   return {
     state: { ...prev, core },
-    events: [event(uidString(prev.uid), 'disconnected', nowMs, { reason: 'connection_closed', code: closed.code, closeReason: closed.reason })],
+    events: [
+      event(uidString(prev.uid), 'disconnected', nowMs, {
+        reason: 'connection_closed',
+        code: closed.code,
+        closeReason: closed.reason,
+      }),
+    ],
     persist: true,
     reportChanged: false,
     desiredChanged: false,
@@ -621,13 +725,20 @@ export function processControl(input: ControlInput): ControlResult {
   const { prev, command, nowMs, policy } = input;
   const c = command.command;
   const kind: ControlResult['kind'] =
-    c.case === 'restart' ? 'restart' : c.case === 'customMessage' ? 'custom_message' : c.case === 'desiredConfig' ? 'desired_config' : 'unknown';
+    c.case === 'restart'
+      ? 'restart'
+      : c.case === 'customMessage'
+        ? 'custom_message'
+        : c.case === 'desiredConfig'
+          ? 'desired_config'
+          : 'unknown';
   if (c.case === undefined) return { kind, rejected: 'empty control command' };
 
   const seen = hasBeenSeen(prev);
   const state = prev ?? emptyAgentState(input.uid);
   const uidStr = uidString(state.uid);
-  const live = seen && state.core.status === ConnectionStatus.CONNECTED && state.core.link !== undefined && input.linkAlive;
+  const live =
+    seen && state.core.status === ConnectionStatus.CONNECTED && state.core.link !== undefined && input.linkAlive;
   const caps = state.report.capabilities;
   const commandId = command.commandId;
 
@@ -674,7 +785,10 @@ export function processControl(input: ControlInput): ControlResult {
       const cm = c.value;
       const declared = state.report.customCapabilities?.capabilities ?? [];
       if (!declared.includes(cm.capability)) {
-        return reject(`agent does not declare custom capability ${cm.capability}`, { capability: cm.capability, type: cm.type });
+        return reject(`agent does not declare custom capability ${cm.capability}`, {
+          capability: cm.capability,
+          type: cm.type,
+        });
       }
       if (live) {
         const message = create(ServerToAgentSchema, {
@@ -686,7 +800,13 @@ export function processControl(input: ControlInput): ControlResult {
           kind,
           push: { link: state.core.link!, message },
           write: coreWrite(state.core, [
-            event(uidStr, 'command_sent', nowMs, { command: 'custom_message', commandId, capability: cm.capability, type: cm.type, delivery: 'push' }),
+            event(uidStr, 'command_sent', nowMs, {
+              command: 'custom_message',
+              commandId,
+              capability: cm.capability,
+              type: cm.type,
+              delivery: 'push',
+            }),
           ]),
         };
       }
@@ -717,11 +837,15 @@ export function processControl(input: ControlInput): ControlResult {
       } else {
         let configMap;
         try {
-          configMap = dc.configMap.length > 0 ? fromBinary(AgentConfigMapSchema, dc.configMap) : create(AgentConfigMapSchema);
+          configMap =
+            dc.configMap.length > 0 ? fromBinary(AgentConfigMapSchema, dc.configMap) : create(AgentConfigMapSchema);
         } catch (err) {
           return reject(`desired config map does not decode: ${(err as Error).message}`);
         }
-        desired = { ...state.desired, config: { $typeName: 'opampcp.fleet.v1.DesiredConfig', configHash: dc.configHash, config: configMap } };
+        desired = {
+          ...state.desired,
+          config: { $typeName: 'opampcp.fleet.v1.DesiredConfig', configHash: dc.configHash, config: configMap },
+        };
       }
       const next: AgentState = { ...state, desired };
       const base: StateWrite = { ...keep(next), desiredChanged: true };
@@ -740,7 +864,13 @@ export function processControl(input: ControlInput): ControlResult {
             write: {
               ...base,
               state: { ...next, core },
-              events: [event(uidStr, 'remote_config_offered', nowMs, { hash: toHex(choice.configHash), delivery: 'push', commandId })],
+              events: [
+                event(uidStr, 'remote_config_offered', nowMs, {
+                  hash: toHex(choice.configHash),
+                  delivery: 'push',
+                  commandId,
+                }),
+              ],
               persist: true,
             },
           };

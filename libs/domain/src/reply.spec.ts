@@ -1,5 +1,11 @@
 import { create, toBinary } from '@bufbuild/protobuf';
-import { DesiredConfigSchema, RemoteConfigStatusSchema, RemoteConfigStatuses, ServerToAgentSchema, Transport } from '@opamp/proto';
+import {
+  DesiredConfigSchema,
+  RemoteConfigStatusSchema,
+  RemoteConfigStatuses,
+  ServerToAgentSchema,
+  Transport,
+} from '@opamp/proto';
 import { SERVER_CAPABILITIES, badRequest, computeConfigHash, violatesErrorExclusivity } from '@opamp/protocol';
 import { describe, expect, it } from 'vitest';
 import { policyWith } from './policy.js';
@@ -22,11 +28,25 @@ function agent(caps: bigint, extra: Parameters<typeof fullReport>[2] = {}): Agen
 
 function withDesired(state: AgentState, files: Record<string, string>): AgentState {
   const map = configMap(files);
-  return { ...state, desired: { ...state.desired, config: create(DesiredConfigSchema, { configHash: computeConfigHash(map), config: map }) } };
+  return {
+    ...state,
+    desired: {
+      ...state.desired,
+      config: create(DesiredConfigSchema, { configHash: computeConfigHash(map), config: map }),
+    },
+  };
 }
 
 function reply(state: AgentState, opts: Partial<Parameters<typeof decideReply>[0]> = {}) {
-  return decideReply({ state, msg: undefined, fullState: false, transport: Transport.WEBSOCKET, policy: POLICY, nowMs: 5, ...opts });
+  return decideReply({
+    state,
+    msg: undefined,
+    fullState: false,
+    transport: Transport.WEBSOCKET,
+    policy: POLICY,
+    nowMs: 5,
+    ...opts,
+  });
 }
 
 describe('decideReply: basics', () => {
@@ -66,7 +86,10 @@ describe('remote config (§3.6 [REC], cases 12, 38, 39, 40)', () => {
   it('case 38: never without AcceptsRemoteConfig; sent once the agent adds 0x2', () => {
     const without = withDesired(agent(CAPS.ReportsStatus | CAPS.ReportsRemoteConfig), { a: '1' });
     expect(reply(without).reply.remoteConfig).toBeUndefined();
-    const added = { ...without, report: { ...without.report, capabilities: without.report.capabilities | CAPS.AcceptsRemoteConfig } };
+    const added = {
+      ...without,
+      report: { ...without.report, capabilities: without.report.capabilities | CAPS.AcceptsRemoteConfig },
+    };
     const r = reply(added);
     expect(r.reply.remoteConfig?.configHash).toEqual(added.desired.config!.configHash);
     expect(Object.keys(r.reply.remoteConfig!.config!.configMap)).toEqual(['a']);
@@ -87,12 +110,34 @@ describe('remote config (§3.6 [REC], cases 12, 38, 39, 40)', () => {
       RemoteConfigStatuses.RemoteConfigStatuses_APPLYING,
       RemoteConfigStatuses.RemoteConfigStatuses_FAILED,
     ]) {
-      const s = { ...desired, report: { ...desired.report, remoteConfigStatus: create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status }) } };
+      const s = {
+        ...desired,
+        report: {
+          ...desired.report,
+          remoteConfigStatus: create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status }),
+        },
+      };
       expect(reply(s).reply.remoteConfig, String(status)).toBeUndefined();
     }
-    const failed = { ...desired, report: { ...desired.report, remoteConfigStatus: create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hash, status: 3, errorMessage: 'bad' }) } };
+    const failed = {
+      ...desired,
+      report: {
+        ...desired.report,
+        remoteConfigStatus: create(RemoteConfigStatusSchema, {
+          lastRemoteConfigHash: hash,
+          status: 3,
+          errorMessage: 'bad',
+        }),
+      },
+    };
     expect(desiredConfigFailed(failed)).toBe(true);
-    const other = { ...desired, report: { ...desired.report, remoteConfigStatus: create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hex('00'), status: 1 }) } };
+    const other = {
+      ...desired,
+      report: {
+        ...desired.report,
+        remoteConfigStatus: create(RemoteConfigStatusSchema, { lastRemoteConfigHash: hex('00'), status: 1 }),
+      },
+    };
     expect(reply(other).reply.remoteConfig?.configHash).toEqual(hash);
   });
 
@@ -124,7 +169,13 @@ describe('remote config (§3.6 [REC], cases 12, 38, 39, 40)', () => {
   it('a deliberately empty desired config (hash set, no files) is sent', () => {
     const s = agent(RC);
     const empty = configMap({});
-    const withEmpty = { ...s, desired: { ...s.desired, config: create(DesiredConfigSchema, { configHash: computeConfigHash(empty), config: empty }) } };
+    const withEmpty = {
+      ...s,
+      desired: {
+        ...s.desired,
+        config: create(DesiredConfigSchema, { configHash: computeConfigHash(empty), config: empty }),
+      },
+    };
     const r = reply(withEmpty);
     expect(r.reply.remoteConfig).toBeDefined();
     expect(r.reply.remoteConfig!.config!.configMap).toEqual({});
@@ -133,7 +184,10 @@ describe('remote config (§3.6 [REC], cases 12, 38, 39, 40)', () => {
 
 describe('restart command (§3.9, case 41)', () => {
   it('a pending restart with 0x400 is a reply of its own: only instance_uid, capabilities, command (4a 00)', () => {
-    const s = withDesired(agent(CAPS.ReportsStatus | CAPS.AcceptsRestartCommand | CAPS.AcceptsRemoteConfig | CAPS.ReportsHeartbeat), { a: '1' });
+    const s = withDesired(
+      agent(CAPS.ReportsStatus | CAPS.AcceptsRestartCommand | CAPS.AcceptsRemoteConfig | CAPS.ReportsHeartbeat),
+      { a: '1' },
+    );
     const pending = withCore(s, { restartPending: true, restartCommandId: 'r1' });
     const r = reply(pending, { fullState: true });
     expect(toHex(toBinary(ServerToAgentSchema, r.reply))).toBe('0a100192e3a45b6c7d8e9f0123456789abcd3827' + '4a00');
@@ -219,9 +273,27 @@ describe('custom capabilities and messages (§3.10, case 45)', () => {
     const s = agent(CAPS.ReportsStatus, { customCapabilities: { capabilities: ['com.example.pause'] } });
     const queued = withCore(s, {
       pendingCustomMessages: [
-        { $typeName: 'opampcp.fleet.v1.PendingCustomMessage', capability: 'com.example.gone', type: 't', data: hex('00'), commandId: 'g' },
-        { $typeName: 'opampcp.fleet.v1.PendingCustomMessage', capability: 'com.example.pause', type: 'p1', data: hex('01'), commandId: 'a' },
-        { $typeName: 'opampcp.fleet.v1.PendingCustomMessage', capability: 'com.example.pause', type: 'p2', data: hex('02'), commandId: 'b' },
+        {
+          $typeName: 'opampcp.fleet.v1.PendingCustomMessage',
+          capability: 'com.example.gone',
+          type: 't',
+          data: hex('00'),
+          commandId: 'g',
+        },
+        {
+          $typeName: 'opampcp.fleet.v1.PendingCustomMessage',
+          capability: 'com.example.pause',
+          type: 'p1',
+          data: hex('01'),
+          commandId: 'a',
+        },
+        {
+          $typeName: 'opampcp.fleet.v1.PendingCustomMessage',
+          capability: 'com.example.pause',
+          type: 'p2',
+          data: hex('02'),
+          commandId: 'b',
+        },
       ],
     });
     const r1 = reply(queued);
@@ -232,7 +304,13 @@ describe('custom capabilities and messages (§3.10, case 45)', () => {
     const r3 = reply(r2.state);
     expect(r3.reply.customMessage).toBeUndefined();
     // the agent removes the capability: nothing is sent any more
-    const removed = { ...r1.state, report: { ...r1.state.report, customCapabilities: { $typeName: 'opamp.proto.v1.CustomCapabilities' as const, capabilities: [] } } };
+    const removed = {
+      ...r1.state,
+      report: {
+        ...r1.state.report,
+        customCapabilities: { $typeName: 'opamp.proto.v1.CustomCapabilities' as const, capabilities: [] },
+      },
+    };
     const r4 = reply(removed);
     expect(r4.reply.customMessage).toBeUndefined();
     expect(r4.state.core.pendingCustomMessages).toEqual([]);

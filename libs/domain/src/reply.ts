@@ -171,7 +171,9 @@ export function decideReply(input: ReplyInput): ReplyDecision {
   if (policy.serverCustomCapabilities.length > 0) {
     const key = policy.serverCustomCapabilities.join('\n');
     if (core.sentCustomCapabilities !== key) {
-      reply.customCapabilities = create(CustomCapabilitiesSchema, { capabilities: [...policy.serverCustomCapabilities] });
+      reply.customCapabilities = create(CustomCapabilitiesSchema, {
+        capabilities: [...policy.serverCustomCapabilities],
+      });
       core.sentCustomCapabilities = key;
       contents.push('custom_capabilities');
     }
@@ -183,7 +185,11 @@ export function decideReply(input: ReplyInput): ReplyDecision {
     while (queue.length > 0) {
       const next = queue.shift()!;
       if (declared.has(next.capability)) {
-        reply.customMessage = create(CustomMessageSchema, { capability: next.capability, type: next.type, data: next.data });
+        reply.customMessage = create(CustomMessageSchema, {
+          capability: next.capability,
+          type: next.type,
+          data: next.data,
+        });
         contents.push('custom_message');
         events.push(
           event(uidStr, 'command_sent', nowMs, {
@@ -221,7 +227,10 @@ export interface RemoteConfigChoice {
  * §3.6 [REC] steps 1–5. Returns the config to send, or undefined.
  * `fullStateRequestedNow`: this reply asks for a full report, so the reported hash may be stale.
  */
-export function decideRemoteConfig(state: AgentState, opts: { fullStateRequestedNow: boolean }): RemoteConfigChoice | undefined {
+export function decideRemoteConfig(
+  state: AgentState,
+  opts: { fullStateRequestedNow: boolean },
+): RemoteConfigChoice | undefined {
   const caps = state.report.capabilities;
   if (!hasCapability(caps, AgentCapability.AcceptsRemoteConfig)) return undefined; // step 1
   const desired = state.desired.config;
@@ -262,7 +271,9 @@ export function endpointFor(publicUrl: string, transport: Transport): string {
 export function connectionSettingsOffer(policy: FleetPolicy, transport: Transport): ConnectionSettingsOffers {
   const endpoint = endpointFor(policy.opampPublicUrl, transport);
   const interval = BigInt(policy.heartbeatIntervalSeconds);
-  const hash = createHash('sha256').update(`opamp\0destination_endpoint=${endpoint}\0heartbeat_interval_seconds=${interval}`).digest();
+  const hash = createHash('sha256')
+    .update(`opamp\0destination_endpoint=${endpoint}\0heartbeat_interval_seconds=${interval}`)
+    .digest();
   return create(ConnectionSettingsOffersSchema, {
     hash: new Uint8Array(hash),
     opamp: { destinationEndpoint: endpoint, heartbeatIntervalSeconds: interval },

@@ -38,7 +38,10 @@ export const POLICY: FleetPolicy = policyWith({ opampPublicUrl: 'ws://opamp.exam
 
 export type A2SInit = Exclude<MessageInitShape<typeof AgentToServerSchema>, AgentToServer>;
 
-export const description = (name = 'otelcol-contrib', extra: Record<string, string> = {}): A2SInit['agentDescription'] => ({
+export const description = (
+  name = 'otelcol-contrib',
+  extra: Record<string, string> = {},
+): A2SInit['agentDescription'] => ({
   identifyingAttributes: [
     { key: 'service.name', value: { value: { case: 'stringValue', value: name } } },
     ...Object.entries(extra).map(([key, v]) => ({ key, value: { value: { case: 'stringValue' as const, value: v } } })),
@@ -56,7 +59,10 @@ export function a2s(init: A2SInit = {}): AgentToServer {
 /** A full status report for an agent with `caps` (every part its capabilities promise). */
 export function fullReport(seq: bigint, caps: bigint, extra: A2SInit = {}): AgentToServer {
   const init: A2SInit = { sequenceNum: seq, capabilities: caps, agentDescription: description(), ...extra };
-  if (caps & CAPS.ReportsEffectiveConfig) init.effectiveConfig ??= { configMap: { configMap: { 'c.yaml': { body: new TextEncoder().encode('a: 1'), contentType: 'text/yaml' } } } };
+  if (caps & CAPS.ReportsEffectiveConfig)
+    init.effectiveConfig ??= {
+      configMap: { configMap: { 'c.yaml': { body: new TextEncoder().encode('a: 1'), contentType: 'text/yaml' } } },
+    };
   if (caps & CAPS.ReportsRemoteConfig) init.remoteConfigStatus ??= {};
   if (caps & CAPS.ReportsHealth) init.health ??= { healthy: true };
   if (caps & CAPS.ReportsPackageStatuses) init.packageStatuses ??= {};
@@ -100,16 +106,24 @@ export function step(
 
 export function configMap(files: Record<string, string>): AgentConfigMap {
   const configMap: Record<string, { body: Uint8Array; contentType: string }> = {};
-  for (const [k, v] of Object.entries(files)) configMap[k] = { body: new TextEncoder().encode(v), contentType: 'text/yaml' };
+  for (const [k, v] of Object.entries(files))
+    configMap[k] = { body: new TextEncoder().encode(v), contentType: 'text/yaml' };
   return create(AgentConfigMapSchema, { configMap });
 }
 
 export function desiredConfigCommand(files: Record<string, string> | undefined, commandId = 'cmd-1'): ControlCommand {
-  if (!files) return create(ControlCommandSchema, { commandId, command: { case: 'desiredConfig', value: { configHash: new Uint8Array(0) } } });
+  if (!files)
+    return create(ControlCommandSchema, {
+      commandId,
+      command: { case: 'desiredConfig', value: { configHash: new Uint8Array(0) } },
+    });
   const map = configMap(files);
   return create(ControlCommandSchema, {
     commandId,
-    command: { case: 'desiredConfig', value: { configHash: computeConfigHash(map), configMap: toBinary(AgentConfigMapSchema, map) } },
+    command: {
+      case: 'desiredConfig',
+      value: { configHash: computeConfigHash(map), configMap: toBinary(AgentConfigMapSchema, map) },
+    },
   });
 }
 
@@ -117,4 +131,7 @@ export const restartCommand = (commandId = 'r-1'): ControlCommand =>
   create(ControlCommandSchema, { commandId, command: { case: 'restart', value: {} } });
 
 export const customMessageCommand = (capability: string, type = 't', data = 'x', commandId = 'm-1'): ControlCommand =>
-  create(ControlCommandSchema, { commandId, command: { case: 'customMessage', value: { capability, type, data: new TextEncoder().encode(data) } } });
+  create(ControlCommandSchema, {
+    commandId,
+    command: { case: 'customMessage', value: { capability, type, data: new TextEncoder().encode(data) } },
+  });

@@ -13,7 +13,13 @@ import {
   type FleetPolicy,
   type StateWrite,
 } from '@opamp/domain';
-import { ServerErrorResponseType, ServerToAgentSchema, type ControlCommand, type InboundEnvelope, type ServerToAgent } from '@opamp/proto';
+import {
+  ServerErrorResponseType,
+  ServerToAgentSchema,
+  type ControlCommand,
+  type InboundEnvelope,
+  type ServerToAgent,
+} from '@opamp/proto';
 import { badRequest, decodeAgentToServer, uidEquals, uuidv7, validateInstanceUid } from '@opamp/protocol';
 import { GatewayDirectory } from '../bus/gateway-directory.js';
 import { ShardRegistry } from '../bus/shard-registry.js';
@@ -30,7 +36,10 @@ import { WriteBehindService } from './write-behind.service.js';
 function internalError(uid: Uint8Array): ServerToAgent {
   return create(ServerToAgentSchema, {
     instanceUid: uid,
-    errorResponse: { type: ServerErrorResponseType.ServerErrorResponseType_Unknown, errorMessage: 'internal error while processing the message' },
+    errorResponse: {
+      type: ServerErrorResponseType.ServerErrorResponseType_Unknown,
+      errorMessage: 'internal error while processing the message',
+    },
   });
 }
 
@@ -95,7 +104,9 @@ export class AgentProcessorService implements OnApplicationBootstrap {
   private async processBatch(shard: number, entries: InboundEntry[]): Promise<void> {
     const now = Date.now();
     const batch = new WriteBatch(this.config.OPAMP_SHARDS, now);
-    const uids = entries.map((e) => e.envelope?.instanceUid).filter((u): u is Uint8Array => u !== undefined && u.length === 16);
+    const uids = entries
+      .map((e) => e.envelope?.instanceUid)
+      .filter((u): u is Uint8Array => u !== undefined && u.length === 16);
     await this.store.preload(shard, uids);
     for (const entry of entries) {
       const env = entry.envelope;
@@ -122,7 +133,8 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     batch.runAfterCommit();
 
     const sentAt = Date.now();
-    for (const receivedAt of batch.replyReceivedTimes()) fleetMetrics.processingLatency.observe(Math.max(0, sentAt - receivedAt) / 1000);
+    for (const receivedAt of batch.replyReceivedTimes())
+      fleetMetrics.processingLatency.observe(Math.max(0, sentAt - receivedAt) / 1000);
     let dirty = 0;
     for (const n of batch.dirtyCounts().values()) dirty += n;
     if (dirty > 0) this.writeBehind.noteDirty(dirty);
@@ -148,7 +160,14 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     batch.putState(write);
   }
 
-  private async onAgentToServer(shard: number, entryId: string, env: InboundEnvelope, bytes: Uint8Array, batch: WriteBatch, now: number): Promise<void> {
+  private async onAgentToServer(
+    shard: number,
+    entryId: string,
+    env: InboundEnvelope,
+    bytes: Uint8Array,
+    batch: WriteBatch,
+    now: number,
+  ): Promise<void> {
     fleetMetrics.messagesProcessed.inc({ kind: 'agent_to_server' });
     if (!env.gatewayId) {
       this.logger.warn(`AgentToServer envelope ${entryId} without gateway id: cannot answer, skipped`);
@@ -163,14 +182,21 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     const msg = decoded.message;
     const problem = validateInstanceUid(msg);
     if (problem || !uidEquals(msg.instanceUid, env.instanceUid)) {
-      this.reply(batch, env, badRequest(msg.instanceUid, problem ?? 'instance_uid does not match the envelope'), 'error');
+      this.reply(
+        batch,
+        env,
+        badRequest(msg.instanceUid, problem ?? 'instance_uid does not match the envelope'),
+        'error',
+      );
       return;
     }
 
     const uid = env.instanceUid;
     const prev = this.store.get(shard, uidHex(uid));
     const arrival = { gatewayId: env.gatewayId, connectionId: env.connectionId, transport: env.transport, entryId };
-    const recordedLinkAlive = needsLinkCheck(prev, arrival) ? await this.gateways.isAlive(prev!.core.link!.gatewayId) : false;
+    const recordedLinkAlive = needsLinkCheck(prev, arrival)
+      ? await this.gateways.isAlive(prev!.core.link!.gatewayId)
+      : false;
     let result;
     try {
       result = processAgentToServer({
@@ -221,22 +247,44 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     if (result.outcome === 'clone') {
       fleetMetrics.duplicates.inc({ action: 'clone' });
       if (result.secondary) fleetMetrics.uidAssignments.inc({ reason: 'duplicate' });
-      this.logger.warn(`duplicate uid ${uidString(uid)} with other identifying attributes on ${env.gatewayId}/${env.connectionId}: assigned a new uid to the clone`);
+      this.logger.warn(
+        `duplicate uid ${uidString(uid)} with other identifying attributes on ${env.gatewayId}/${env.connectionId}: assigned a new uid to the clone`,
+      );
     }
     if (result.outcome === 'reconnect') {
       fleetMetrics.duplicates.inc({ action: 'reconnect' });
-      this.logger.log(`uid ${uidString(uid)} reconnected on ${env.gatewayId}/${env.connectionId}: closing its previous connection (1008)`);
+      this.logger.log(
+        `uid ${uidString(uid)} reconnected on ${env.gatewayId}/${env.connectionId}: closing its previous connection (1008)`,
+      );
     }
   }
 
-  private onConnectionClosed(shard: number, env: InboundEnvelope, code: number, reason: string, batch: WriteBatch, now: number): void {
+  private onConnectionClosed(
+    shard: number,
+    env: InboundEnvelope,
+    code: number,
+    reason: string,
+    batch: WriteBatch,
+    now: number,
+  ): void {
     fleetMetrics.messagesProcessed.inc({ kind: 'connection_closed' });
     const prev = this.store.get(shard, uidHex(env.instanceUid));
-    const write = processConnectionClosed(prev, { gatewayId: env.gatewayId, connectionId: env.connectionId, code, reason }, now);
+    const write = processConnectionClosed(
+      prev,
+      { gatewayId: env.gatewayId, connectionId: env.connectionId, code, reason },
+      now,
+    );
     if (write) this.put(shard, write, batch);
   }
 
-  private async onControl(shard: number, entryId: string, env: InboundEnvelope, command: ControlCommand, batch: WriteBatch, now: number): Promise<void> {
+  private async onControl(
+    shard: number,
+    entryId: string,
+    env: InboundEnvelope,
+    command: ControlCommand,
+    batch: WriteBatch,
+    now: number,
+  ): Promise<void> {
     fleetMetrics.messagesProcessed.inc({ kind: 'control' });
     const uid = env.instanceUid;
     if (uid.length !== 16) return;
@@ -248,7 +296,9 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     const result = processControl({ uid, prev, command, nowMs: now, linkAlive, policy: this.policy });
     if (result.rejected) {
       fleetMetrics.commandsRejected.inc({ kind: result.kind });
-      this.logger.warn(`control ${result.kind} (${command.commandId || 'no id'}) for ${uidString(uid)} refused: ${result.rejected}`);
+      this.logger.warn(
+        `control ${result.kind} (${command.commandId || 'no id'}) for ${uidString(uid)} refused: ${result.rejected}`,
+      );
     }
     if (result.write) {
       const state: AgentState = { ...result.write.state, core: { ...result.write.state.core, lastEntryId: entryId } };

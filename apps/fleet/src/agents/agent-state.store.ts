@@ -94,7 +94,9 @@ export class AgentStateStore {
       const rows = await this.repo.findMany([...missing.values()].map(uidString));
       for (const row of rows) this.set(shard, stateFromAgentRow(row));
     } catch (err) {
-      this.logger.warn(`Postgres unavailable while loading ${missing.size} agent(s); treating them as unknown: ${(err as Error).message}`);
+      this.logger.warn(
+        `Postgres unavailable while loading ${missing.size} agent(s); treating them as unknown: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -103,7 +105,13 @@ export class AgentStateStore {
     const client = this.redis.client;
     const replies = await Promise.all(
       uids.map((uid) =>
-        client.hmgetBuffer(RedisKeys.agentState(uidHex(uid)), AgentHashFields.core, AgentHashFields.report, AgentHashFields.desired, AgentHashFields.dirtyVersion),
+        client.hmgetBuffer(
+          RedisKeys.agentState(uidHex(uid)),
+          AgentHashFields.core,
+          AgentHashFields.report,
+          AgentHashFields.desired,
+          AgentHashFields.dirtyVersion,
+        ),
       ),
     );
     const out = new Map<string, HotRecord>();

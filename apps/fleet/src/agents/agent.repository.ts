@@ -78,10 +78,17 @@ export class AgentRepository {
   /** Upserts the rows and appends the events in one transaction (rows first: events reference them). */
   async flush(rows: AgentRow[], events: AgentEvent[]): Promise<FlushResult> {
     if (rows.length === 0 && events.length === 0) return { agents: 0, events: 0 };
-    const eventRecords = events.map((e, ord) => ({ agent_uid: e.agentUid, type: e.type, at: new Date(e.atMs).toISOString(), data: e.data, ord }));
+    const eventRecords = events.map((e, ord) => ({
+      agent_uid: e.agentUid,
+      type: e.type,
+      at: new Date(e.atMs).toISOString(),
+      data: e.data,
+      ord,
+    }));
     const statements = [];
     if (rows.length > 0) statements.push(this.prisma.$executeRawUnsafe(UPSERT_AGENTS, JSON.stringify(rows)));
-    if (eventRecords.length > 0) statements.push(this.prisma.$executeRawUnsafe(INSERT_EVENTS, JSON.stringify(eventRecords)));
+    if (eventRecords.length > 0)
+      statements.push(this.prisma.$executeRawUnsafe(INSERT_EVENTS, JSON.stringify(eventRecords)));
     const counts = await this.prisma.$transaction(statements);
     return {
       agents: rows.length > 0 ? Number(counts[0]) : 0,

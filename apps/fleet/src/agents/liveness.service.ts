@@ -57,10 +57,12 @@ export class LivenessService {
   async sweepAll(now = Date.now()): Promise<void> {
     await Promise.all(
       this.registry.list().map((shard) =>
-        this.executor.run(shard, () => this.sweep(shard, now)).catch((err: Error) => {
-          this.store.dropShard(shard);
-          this.logger.warn(`liveness sweep of shard ${shard} failed: ${err.message}`);
-        }),
+        this.executor
+          .run(shard, () => this.sweep(shard, now))
+          .catch((err: Error) => {
+            this.store.dropShard(shard);
+            this.logger.warn(`liveness sweep of shard ${shard} failed: ${err.message}`);
+          }),
       ),
     );
   }

@@ -14,7 +14,8 @@ function recorder(failOn?: string): { redis: Redis; calls: Call[] } {
     {},
     {
       get(_t, prop: string) {
-        if (prop === 'exec') return async () => calls.map(([name]) => [name === failOn ? new Error(`${name} failed`) : null, 'OK']);
+        if (prop === 'exec')
+          return async () => calls.map(([name]) => [name === failOn ? new Error(`${name} failed`) : null, 'OK']);
         return (...args: unknown[]) => {
           calls.push([prop, ...args]);
           return multi;
@@ -31,7 +32,16 @@ const SHARDS = 16;
 const SHARD = shardOf(UID, SHARDS);
 
 function write(patch: Partial<StateWrite> = {}): StateWrite {
-  return { state: emptyAgentState(UID), events: [], persist: false, reportChanged: false, desiredChanged: false, route: { kind: 'keep' }, deadlineMs: 0, ...patch };
+  return {
+    state: emptyAgentState(UID),
+    events: [],
+    persist: false,
+    reportChanged: false,
+    desiredChanged: false,
+    route: { kind: 'keep' },
+    deadlineMs: 0,
+    ...patch,
+  };
 }
 
 describe('WriteBatch', () => {
@@ -70,12 +80,23 @@ describe('WriteBatch', () => {
   it('coalesces several writes of one agent: last state, OR-ed flags, last route/deadline', async () => {
     const { redis, calls } = recorder();
     const b = new WriteBatch(SHARDS, 0);
-    b.putState(write({ persist: true, reportChanged: true, route: { kind: 'set', link: { $typeName: 'opampcp.fleet.v1.AgentLink', gatewayId: 'g', connectionId: 'c' } }, deadlineMs: 5 }));
+    b.putState(
+      write({
+        persist: true,
+        reportChanged: true,
+        route: { kind: 'set', link: { $typeName: 'opampcp.fleet.v1.AgentLink', gatewayId: 'g', connectionId: 'c' } },
+        deadlineMs: 5,
+      }),
+    );
     b.putState(write({ route: { kind: 'delete' }, deadlineMs: 0 }));
     expect(b.dirtyCounts().get(SHARD)).toBe(1);
     await b.exec(redis);
     expect(calls.map((c) => c[0])).toEqual(['hset', 'hincrby', 'sadd', 'del', 'zrem']);
-    expect(calls[0]!.slice(1).filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
+    expect(calls[0]!.slice(1).filter((x) => typeof x === 'string')).toEqual([
+      RedisKeys.agentState(HEX),
+      'core',
+      'report',
+    ]);
   });
 
   it('ephemeral states get a TTL; nothing is dirty when nothing persists', async () => {

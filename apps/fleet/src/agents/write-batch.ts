@@ -1,5 +1,14 @@
 import type { Redis } from 'ioredis';
-import { DEFAULT_BUS_LIMITS, ENVELOPE_FIELD, RedisKeys, StreamKeys, encodeOutbound, shardOf, uidHex, type OutboundEnvelopeInit } from '@opamp/bus';
+import {
+  DEFAULT_BUS_LIMITS,
+  ENVELOPE_FIELD,
+  RedisKeys,
+  StreamKeys,
+  encodeOutbound,
+  shardOf,
+  uidHex,
+  type OutboundEnvelopeInit,
+} from '@opamp/bus';
 import { encodeCore, encodeDesired, encodeReport, type AgentEvent, type StateWrite } from '@opamp/domain';
 import { AgentHashFields, EPHEMERAL_STATE_TTL_MS, FleetKeys } from './fleet-keys.js';
 
@@ -45,7 +54,13 @@ export class WriteBatch {
   ) {}
 
   get isEmpty(): boolean {
-    return this.states.size === 0 && this.routes.size === 0 && this.deadlines.size === 0 && this.events.size === 0 && this.outbound.length === 0;
+    return (
+      this.states.size === 0 &&
+      this.routes.size === 0 &&
+      this.deadlines.size === 0 &&
+      this.events.size === 0 &&
+      this.outbound.length === 0
+    );
   }
 
   /** Dirty agents per shard in this batch (to trigger an early write-behind flush). */
@@ -139,7 +154,15 @@ export class WriteBatch {
     }
     for (const [shard, list] of this.events) if (list.length > 0) m.rpush(FleetKeys.events(shard), ...list);
     for (const o of this.outbound) {
-      m.xadd(StreamKeys.outbound(o.gatewayId), 'MAXLEN', '~', this.outboundMaxLen, '*', ENVELOPE_FIELD, encodeOutbound(o.envelope));
+      m.xadd(
+        StreamKeys.outbound(o.gatewayId),
+        'MAXLEN',
+        '~',
+        this.outboundMaxLen,
+        '*',
+        ENVELOPE_FIELD,
+        encodeOutbound(o.envelope),
+      );
     }
     if (this.components.length > 0) m.sadd(FleetKeys.knownComponents, ...this.components);
     const results = await m.exec();

@@ -102,7 +102,10 @@ export class WriteBehindService implements OnApplicationShutdown {
     const client = this.redis.client;
     const eventsKey = FleetKeys.events(shard);
     const dirtyKey = RedisKeys.dirty(shard);
-    const [rawEvents, dirty] = await Promise.all([client.lrange(eventsKey, 0, max - 1), client.srandmember(dirtyKey, max)]);
+    const [rawEvents, dirty] = await Promise.all([
+      client.lrange(eventsKey, 0, max - 1),
+      client.srandmember(dirtyKey, max),
+    ]);
     if (rawEvents.length === 0 && dirty.length === 0) return 0;
 
     const events: AgentEvent[] = [];

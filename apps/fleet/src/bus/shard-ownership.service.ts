@@ -61,7 +61,11 @@ export class ShardOwnershipService {
         releasing: async (shard) => {
           await consumer.removeShard(shard);
           await this.executor.drain(shard);
-          await this.writeBehind.flushNow([shard]).catch((err: Error) => this.logger.warn(`final flush of shard ${shard} failed (its dirty set stays in Redis): ${err.message}`));
+          await this.writeBehind
+            .flushNow([shard])
+            .catch((err: Error) =>
+              this.logger.warn(`final flush of shard ${shard} failed (its dirty set stays in Redis): ${err.message}`),
+            );
           this.registry.delete(shard);
           this.store.dropShard(shard);
           this.logger.log(`released shard ${shard}`);
@@ -77,7 +81,9 @@ export class ShardOwnershipService {
     );
     await this.leases.start();
     consumer.start();
-    this.logger.log(`replica ${this.config.replicaId} consuming shards [${this.registry.list().join(', ')}] of ${this.config.OPAMP_SHARDS}`);
+    this.logger.log(
+      `replica ${this.config.replicaId} consuming shards [${this.registry.list().join(', ')}] of ${this.config.OPAMP_SHARDS}`,
+    );
   }
 
   /** Stop taking new entries and finish the batches in flight. */

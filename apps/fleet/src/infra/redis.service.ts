@@ -35,7 +35,10 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     await connectRedis(this.streams, this.config.REDIS_URL);
     await connectRedis(this.blocking, this.config.REDIS_URL);
     this.logger.log(`connected to ${this.config.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}`);
-    this.health.register('redis', () => isRedisReady(this.client) && isRedisReady(this.streams) && isRedisReady(this.blocking));
+    this.health.register(
+      'redis',
+      () => isRedisReady(this.client) && isRedisReady(this.streams) && isRedisReady(this.blocking),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

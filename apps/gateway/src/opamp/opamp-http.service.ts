@@ -225,9 +225,11 @@ export class OpampHttpService {
 
   /**
    * After a 413 the rest of the body is read and thrown away (never buffered) for a bounded time.
-   * Closing the socket while the agent is still uploading makes the kernel answer with a reset,
-   * which can destroy the 413 before the agent reads it; so the socket is only destroyed once the
-   * agent had time to read the answer and still has not finished sending.
+   * Closing a socket while the agent is still uploading makes the kernel answer with a reset, which
+   * can destroy the 413 before the agent reads it (the agent then retries the same oversized
+   * request). So the socket is only closed once the upload is over, or destroyed after
+   * OVERSIZE_DISCARD_MS. When the agent sent `Connection: close`, Node would close the socket right
+   * after the response (destroySoon); for this socket that becomes a half-close (lingering close).
    */
   private discardRestOfBody(req: IncomingMessage): void {
     req.on('error', () => undefined);
@@ -236,11 +238,17 @@ export class OpampHttpService {
       return;
     }
     const socket = req.socket;
+    socket.destroySoon = () => void socket.end();
     const timer = setTimeout(() => socket.destroy(), OVERSIZE_DISCARD_MS);
     timer.unref();
-    const stop = (): void => clearTimeout(timer);
-    req.once('end', stop);
-    req.once('close', stop);
+    const uploadOver = (): void => {
+      clearTimeout(timer);
+      // The body is fully read: closing now cannot reset the connection any more.
+      delete (socket as Partial<Pick<typeof socket, 'destroySoon'>>).destroySoon;
+      if (!socket.writable) socket.destroy();
+    };
+    req.once('end', uploadOver);
+    socket.once('close', () => clearTimeout(timer));
     req.resume();
   }
 
