@@ -7,7 +7,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'dist/', '.data/', 'tmp/', 'libs/proto/src/gen/', 'libs/database/src/generated/', '.nx/'],
+    ignores: [
+      'node_modules/',
+      'dist/',
+      '.data/',
+      'tmp/',
+      'libs/proto/src/gen/',
+      'libs/database/src/generated/',
+      '.nx/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.strict,
@@ -42,7 +50,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.medium-spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    files: [
+      '**/*.spec.ts',
+      '**/*.medium-spec.ts',
+      '**/*.e2e-spec.ts',
+      'test/**/*.ts',
+      'scripts/**/*.ts',
+      'bench/**/*.ts',
+    ],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@nx/enforce-module-boundaries': 'off' },
   },
   prettier,

@@ -12,7 +12,14 @@ export const APP_ENVS: Record<string, EnvSchema> = { gateway: gatewayEnv, fleet:
 export function envTables(): string {
   const out: string[] = [];
   for (const [app, schema] of Object.entries(APP_ENVS)) {
-    out.push(`#### ${app}`, '', '| variable | type | default | meaning |', '|---|---|---|---|', ...describeEnv(schema), '');
+    out.push(
+      `#### ${app}`,
+      '',
+      '| variable | type | default | meaning |',
+      '|---|---|---|---|',
+      ...describeEnv(schema),
+      '',
+    );
   }
   return out.join('\n');
 }

@@ -226,11 +226,7 @@ async function main(): Promise<number> {
             `  OpAMP (HTTP)        http://localhost:${port('gateway')}/v1/opamp`,
           ]
         : []),
-      ...(has('api')
-        ? [
-            `  REST API            http://localhost:${port('api')}/api/v1/agents`,
-          ]
-        : []),
+      ...(has('api') ? [`  REST API            http://localhost:${port('api')}/api/v1/agents`] : []),
       `  Metrics             ${apps.map((a) => `http://localhost:${a.spec.port}/metrics (${a.spec.name})`).join(', ') || '-'}`,
       `  Health              /healthz and /readyz on each of the ports above`,
       `  Postgres            ${infra.databaseUrl}`,

@@ -62,9 +62,22 @@ async function runVitest(args: string[], env: NodeJS.ProcessEnv, onChild: (c: Ch
 /** Static checks that CI must enforce too; each counts as one test in the summary line. */
 const STATIC_CHECKS: { name: string; command: string[] }[] = [
   { name: 'typecheck (tsc --noEmit)', command: ['node_modules/.bin/tsc', '-p', 'tsconfig.json', '--noEmit'] },
-  { name: 'lint (eslint, Nx module boundaries)', command: ['bash', '-c', 'NX_DAEMON=false node_modules/.bin/nx show projects >/dev/null && node_modules/.bin/eslint .'] },
-  { name: 'generated protobuf and Prisma code up to date', command: ['bash', '-c', 'bash scripts/check-generated.sh && bash scripts/check-prisma-generated.sh'] },
-  { name: 'README configuration tables up to date', command: [process.execPath, '--import', '@swc-node/register/esm-register', 'scripts/env-docs.ts', '--check'] },
+  {
+    name: 'lint (eslint, Nx module boundaries)',
+    command: [
+      'bash',
+      '-c',
+      'NX_DAEMON=false node_modules/.bin/nx show projects >/dev/null && node_modules/.bin/eslint .',
+    ],
+  },
+  {
+    name: 'generated protobuf and Prisma code up to date',
+    command: ['bash', '-c', 'bash scripts/check-generated.sh && bash scripts/check-prisma-generated.sh'],
+  },
+  {
+    name: 'README configuration tables up to date',
+    command: [process.execPath, '--import', '@swc-node/register/esm-register', 'scripts/env-docs.ts', '--check'],
+  },
 ];
 
 async function runStaticChecks(): Promise<{ passed: number; failed: number }> {
@@ -104,7 +117,9 @@ async function main(): Promise<number> {
 
   // A full run (no vitest arguments) also runs the static checks CI enforces.
   const checks =
-    process.argv.length <= 2 && process.env.OPAMP_SKIP_STATIC_CHECKS !== '1' ? await runStaticChecks() : { passed: 0, failed: 0 };
+    process.argv.length <= 2 && process.env.OPAMP_SKIP_STATIC_CHECKS !== '1'
+      ? await runStaticChecks()
+      : { passed: 0, failed: 0 };
 
   let vitestStatus = 1;
   try {

@@ -145,7 +145,7 @@ describe('throttling and overload', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('SIGTERM closes live WebSockets with 1001 and the gateway exits 0', async () => {
+  it('SIGTERM closes live WebSockets with 1001 and the gateway exits after draining', async () => {
     const r = await tryWs(wsUrl(draining));
     expect(r.status).toBe(101);
     const ws = r.client!;
@@ -154,7 +154,11 @@ describe('graceful shutdown', () => {
     const exit = draining.stop('SIGTERM', 15_000);
     const close = await withTimeout(ws.closed, 10_000, 'close on SIGTERM');
     expect(close.code).toBe(1001);
-    expect(await exit).toBe(0);
+    // 0, or null when Nest re-raises SIGTERM after its shutdown hooks (enableShutdownHooks does);
+    // never a crash code, and well before stop() would escalate to SIGKILL.
+    const started = Date.now();
+    expect([0, null]).toContain(await exit);
+    expect(Date.now() - started).toBeLessThan(10_000);
     await api.waitAgent(uid, (a) => expect(a.connectionState).not.toBe('connected'));
   });
 

@@ -6,16 +6,23 @@ const MiB = 1024 * 1024;
 
 export const gatewayEnv = {
   ...commonEnv,
-  GATEWAY_PORT: int({ default: 4320, min: 0, max: 65535, description: 'Port for OpAMP (`/v1/opamp`, WS and HTTP) and for /healthz, /readyz, /metrics.' }),
+  GATEWAY_PORT: int({
+    default: 4320,
+    min: 0,
+    max: 65535,
+    description: 'Port for OpAMP (`/v1/opamp`, WS and HTTP) and for /healthz, /readyz, /metrics.',
+  }),
   GATEWAY_HOST: str({ default: '0.0.0.0', description: 'Address to bind.' }),
   GATEWAY_ID: str({
     default: '',
-    description: 'Id of this gateway pod; names its outbound stream. Default: hostname plus a random suffix, new on every start.',
+    description:
+      'Id of this gateway pod; names its outbound stream. Default: hostname plus a random suffix, new on every start.',
   }),
   OPAMP_MAX_MESSAGE_BYTES: int({
     default: 64 * MiB,
     min: 64,
-    description: 'Largest AgentToServer/ServerToAgent accepted or sent, measured after decompression (HTTP 413, WS close 1009).',
+    description:
+      'Largest AgentToServer/ServerToAgent accepted or sent, measured after decompression (HTTP 413, WS close 1009).',
   }),
   OPAMP_ENROLLMENT_SECRET: str({
     optional: true,
@@ -24,18 +31,21 @@ export const gatewayEnv = {
   GATEWAY_ADMISSION_RATE: int({
     default: 500,
     min: 1,
-    description: 'New WS connections plus HTTP first contacts admitted per second by this pod (token bucket); beyond it 429 + Retry-After.',
+    description:
+      'New WS connections plus HTTP first contacts admitted per second by this pod (token bucket); beyond it 429 + Retry-After.',
   }),
   GATEWAY_ADMISSION_BURST: int({ default: 1000, min: 1, description: 'Token bucket size for GATEWAY_ADMISSION_RATE.' }),
   GATEWAY_RETRY_AFTER_SECONDS: int({
     default: 30,
     min: 1,
-    description: 'Base Retry-After (seconds) for 429/503 and UNAVAILABLE; jittered by up to +50 % so refused agents spread out.',
+    description:
+      'Base Retry-After (seconds) for 429/503 and UNAVAILABLE; jittered by up to +50 % so refused agents spread out.',
   }),
   GATEWAY_MAX_PENDING_MESSAGES: int({
     default: 20_000,
     min: 0,
-    description: 'Messages appended to Redis but not yet answered by the fleet; above it the pod is overloaded (503, UNAVAILABLE + close 1013).',
+    description:
+      'Messages appended to Redis but not yet answered by the fleet; above it the pod is overloaded (503, UNAVAILABLE + close 1013).',
   }),
   GATEWAY_HTTP_REPLY_TIMEOUT_MS: int({
     default: 10_000,

@@ -4,7 +4,6 @@ import { AdmissionService } from './admission/admission.service.js';
 import { GatewayBusService } from './bus/gateway-bus.service.js';
 import { OpampHttpService } from './opamp/opamp-http.service.js';
 
-
 /** Wires admission control to the bus state and exposes readiness and gauges. */
 @Injectable()
 export class GatewayLifecycle implements OnApplicationBootstrap {
@@ -21,9 +20,14 @@ export class GatewayLifecycle implements OnApplicationBootstrap {
     this.health.register('accepting', () => !this.admission.isDraining);
     const bus = this.bus;
     const http = this.http;
-    gauge('opamp_gateway_pending_replies', 'Messages appended to the bus and not yet answered by the fleet', [], function () {
-      this.set(bus.pending.size);
-    });
+    gauge(
+      'opamp_gateway_pending_replies',
+      'Messages appended to the bus and not yet answered by the fleet',
+      [],
+      function () {
+        this.set(bus.pending.size);
+      },
+    );
     gauge('opamp_gateway_http_in_flight', 'HTTP requests on /v1/opamp being processed', [], function () {
       this.set(http.requestsInFlight);
     });

@@ -28,7 +28,9 @@ try {
   app.enableShutdownHooks();
   await app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
   const port = (app.getHttpServer().address() as { port: number }).port;
-  logger.log(`gateway ${config.gatewayId} serving OpAMP on ws://${config.GATEWAY_HOST}:${port}/v1/opamp and http://${config.GATEWAY_HOST}:${port}/v1/opamp`);
+  logger.log(
+    `gateway ${config.gatewayId} serving OpAMP on ws://${config.GATEWAY_HOST}:${port}/v1/opamp and http://${config.GATEWAY_HOST}:${port}/v1/opamp`,
+  );
   process.once('beforeExit', () => void stopTelemetry());
 } catch (err) {
   logger.error(`gateway failed to start: ${(err as Error).message}`);

@@ -63,20 +63,36 @@ describe('inbound shard streams', () => {
     const publisher = new BusPublisher(await redis('pub'), SHARDS);
     const uid = uidOnShard(2);
     const seen: number[] = [];
-    const consumer = new InboundConsumer(await redis('c1-block', true), await redis('c1'), 'c1', async (shard, entries) => {
-      expect(shard).toBe(2);
-      for (const e of entries) seen.push(Number(e.envelope!.receivedAtMs));
-    }, { trimEveryMs: 0 });
+    const consumer = new InboundConsumer(
+      await redis('c1-block', true),
+      await redis('c1'),
+      'c1',
+      async (shard, entries) => {
+        expect(shard).toBe(2);
+        for (const e of entries) seen.push(Number(e.envelope!.receivedAtMs));
+      },
+      { trimEveryMs: 0 },
+    );
     await consumer.addShard(2);
     consumer.start();
     for (let i = 0; i < 50; i++) {
-      await publisher.publishInbound({ instanceUid: uid, transport: Transport.WEBSOCKET, receivedAtMs: BigInt(i), payload: { case: 'agentToServer', value: new Uint8Array([i]) } });
+      await publisher.publishInbound({
+        instanceUid: uid,
+        transport: Transport.WEBSOCKET,
+        receivedAtMs: BigInt(i),
+        payload: { case: 'agentToServer', value: new Uint8Array([i]) },
+      });
     }
     await waitFor(() => seen.length === 50);
     expect(seen).toEqual([...Array(50).keys()]);
     await waitFor(async () => Number((await admin.xpending(StreamKeys.inbound(2), ConsumerGroups.fleet))[0]) === 0);
     // A later batch triggers trimming of everything below the last delivered entry.
-    await publisher.publishInbound({ instanceUid: uid, transport: Transport.HTTP, receivedAtMs: 50n, payload: { case: 'agentToServer', value: new Uint8Array([1]) } });
+    await publisher.publishInbound({
+      instanceUid: uid,
+      transport: Transport.HTTP,
+      receivedAtMs: 50n,
+      payload: { case: 'agentToServer', value: new Uint8Array([1]) },
+    });
     await waitFor(() => seen.length === 51);
     await waitFor(async () => (await admin.xlen(StreamKeys.inbound(2))) < 51);
     await consumer.stop();
@@ -92,7 +108,12 @@ describe('inbound shard streams', () => {
       return new Promise<void>(() => undefined);
     });
     for (let i = 0; i < 10; i++) {
-      await publisher.publishInbound({ instanceUid: uid, transport: Transport.WEBSOCKET, receivedAtMs: BigInt(i), payload: { case: 'agentToServer', value: new Uint8Array([i]) } });
+      await publisher.publishInbound({
+        instanceUid: uid,
+        transport: Transport.WEBSOCKET,
+        receivedAtMs: BigInt(i),
+        payload: { case: 'agentToServer', value: new Uint8Array([i]) },
+      });
     }
     await crashed.addShard(1);
     crashed.start();
@@ -116,14 +137,24 @@ describe('inbound shard streams', () => {
     const uid = uidOnShard(3);
     let attempts = 0;
     const processed: number[] = [];
-    const consumer = new InboundConsumer(await redis('r-block', true), await redis('r'), 'retry', async (_s, entries) => {
-      attempts++;
-      if (attempts === 1) throw new Error('postgres down');
-      for (const e of entries) processed.push(Number(e.envelope!.receivedAtMs));
-    });
+    const consumer = new InboundConsumer(
+      await redis('r-block', true),
+      await redis('r'),
+      'retry',
+      async (_s, entries) => {
+        attempts++;
+        if (attempts === 1) throw new Error('postgres down');
+        for (const e of entries) processed.push(Number(e.envelope!.receivedAtMs));
+      },
+    );
     await consumer.addShard(3);
     consumer.start();
-    await publisher.publishInbound({ instanceUid: uid, transport: Transport.WEBSOCKET, receivedAtMs: 7n, payload: { case: 'agentToServer', value: new Uint8Array([7]) } });
+    await publisher.publishInbound({
+      instanceUid: uid,
+      transport: Transport.WEBSOCKET,
+      receivedAtMs: 7n,
+      payload: { case: 'agentToServer', value: new Uint8Array([7]) },
+    });
     await waitFor(() => processed.length === 1);
     expect(attempts).toBeGreaterThanOrEqual(2);
     expect(processed).toEqual([7]);
@@ -139,11 +170,17 @@ describe('shard leases', () => {
       releasing: async (s: number) => void events.push(`${name}-${s}`),
       lost: (s: number) => void events.push(`${name}!${s}`),
     });
-    const a = new ShardLeaseManager(await redis('lease-a'), 'replica-a', SHARDS, hooks('a'), { ttlMs: 600, renewEveryMs: 100 });
+    const a = new ShardLeaseManager(await redis('lease-a'), 'replica-a', SHARDS, hooks('a'), {
+      ttlMs: 600,
+      renewEveryMs: 100,
+    });
     await a.start();
     expect(a.owned.size).toBe(SHARDS);
 
-    const b = new ShardLeaseManager(await redis('lease-b'), 'replica-b', SHARDS, hooks('b'), { ttlMs: 600, renewEveryMs: 100 });
+    const b = new ShardLeaseManager(await redis('lease-b'), 'replica-b', SHARDS, hooks('b'), {
+      ttlMs: 600,
+      renewEveryMs: 100,
+    });
     await b.start();
     await waitFor(() => a.owned.size === 2 && b.owned.size === 2);
     const union = new Set([...a.owned, ...b.owned]);
@@ -168,7 +205,11 @@ describe('outbound stream', () => {
     const reader = new OutboundReader(await redis('reader', true), gatewayId, (e) => got.push(e));
     reader.start();
     await new Promise((r) => setTimeout(r, 200));
-    await publisher.publishOutbound(gatewayId, { connectionId: 'c1', requestId: 'r1', serverToAgent: new Uint8Array([1, 2]) });
+    await publisher.publishOutbound(gatewayId, {
+      connectionId: 'c1',
+      requestId: 'r1',
+      serverToAgent: new Uint8Array([1, 2]),
+    });
     await publisher.publishOutbound(gatewayId, { connectionId: 'c2', close: { code: 1008, reason: 'dup' } });
     await waitFor(() => got.length === 2);
     expect(got.map((e) => e.connectionId)).toEqual(['c1', 'c2']);

@@ -219,7 +219,12 @@ export class InboundConsumer {
       const pending = Number(info.pending ?? 0);
       let candidate = String(info['last-delivered-id'] ?? '0-0');
       if (pending > 0) {
-        const summary = (await this.redis.xpending(key, String(info.name))) as [number, string | null, string | null, unknown];
+        const summary = (await this.redis.xpending(key, String(info.name))) as [
+          number,
+          string | null,
+          string | null,
+          unknown,
+        ];
         if (summary[1]) candidate = summary[1];
       }
       if (minId === undefined || compareIds(candidate, minId) < 0) minId = candidate;

@@ -49,8 +49,7 @@ export class OutboundReader {
     while (this.running) {
       try {
         const reply = (await this.redis.xreadBuffer('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', key, this.lastId)) as
-          | [Buffer, RawStreamEntry[]][]
-          | null;
+          [Buffer, RawStreamEntry[]][] | null;
         if (!reply) continue;
         for (const [, entries] of reply) {
           for (const [id, fields] of entries) {

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import { ENVELOPE_FIELD, encodeInbound, encodeOutbound, type InboundEnvelopeInit, type OutboundEnvelopeInit } from './envelopes.js';
+import {
+  ENVELOPE_FIELD,
+  encodeInbound,
+  encodeOutbound,
+  type InboundEnvelopeInit,
+  type OutboundEnvelopeInit,
+} from './envelopes.js';
 import { RedisKeys, StreamKeys } from './keys.js';
 import { shardOf } from './shard.js';
 
@@ -33,7 +39,15 @@ export class BusPublisher {
   /** Appends to the agent's inbound shard; resolves with the stream entry id. */
   async publishInbound(envelope: InboundEnvelopeInit & { instanceUid: Uint8Array }): Promise<string> {
     const key = StreamKeys.inbound(this.shardFor(envelope.instanceUid));
-    const id = await this.redis.xadd(key, 'MAXLEN', '~', this.limits.inboundMaxLen, '*', ENVELOPE_FIELD, encodeInbound(envelope));
+    const id = await this.redis.xadd(
+      key,
+      'MAXLEN',
+      '~',
+      this.limits.inboundMaxLen,
+      '*',
+      ENVELOPE_FIELD,
+      encodeInbound(envelope),
+    );
     return id ?? '';
   }
 
@@ -74,7 +88,9 @@ export class GatewayPresence {
   /** Removes presence and the outbound stream: nothing will read it any more. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.redis.del(RedisKeys.gatewayAlive(this.gatewayId), StreamKeys.outbound(this.gatewayId)).catch(() => undefined);
+    await this.redis
+      .del(RedisKeys.gatewayAlive(this.gatewayId), StreamKeys.outbound(this.gatewayId))
+      .catch(() => undefined);
   }
 }
 

@@ -36,7 +36,10 @@ export async function connectRedis(client: Redis, url: string, timeoutMs = 10_00
     await Promise.race([
       client.connect(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis at ${redacted} not reachable within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`Redis at ${redacted} not reachable within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]);
     await client.ping();

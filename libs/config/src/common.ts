@@ -2,12 +2,17 @@ import { int, str, url } from './env.js';
 
 /** Variables every server app reads. */
 export const commonEnv = {
-  REDIS_URL: url({ default: 'redis://127.0.0.1:63790', protocols: ['redis', 'rediss'], description: 'Redis for streams, hot state, routing and leases.' }),
+  REDIS_URL: url({
+    default: 'redis://127.0.0.1:63790',
+    protocols: ['redis', 'rediss'],
+    description: 'Redis for streams, hot state, routing and leases.',
+  }),
   OPAMP_SHARDS: int({
     default: 16,
     min: 1,
     max: 4096,
-    description: 'Number of inbound stream shards (hash(instance_uid) mod N). Must be the same on every gateway and fleet replica.',
+    description:
+      'Number of inbound stream shards (hash(instance_uid) mod N). Must be the same on every gateway and fleet replica.',
   }),
   LOG_LEVEL: str({ default: 'log', description: 'Nest log level: error, warn, log, debug or verbose.' }),
 };

@@ -93,7 +93,10 @@ export function bool(opts: { default: boolean; description: string }): EnvVarSpe
   };
 }
 
-export function oneOf<const T extends string>(values: readonly T[], opts: { default: T; description: string }): EnvVarSpec<T> {
+export function oneOf<const T extends string>(
+  values: readonly T[],
+  opts: { default: T; description: string },
+): EnvVarSpec<T> {
   return {
     kind: values.join('|'),
     description: opts.description,
@@ -129,7 +132,10 @@ export type EnvSchema = Record<string, EnvVarSpec<unknown>>;
 export type EnvOf<S extends EnvSchema> = { readonly [K in keyof S]: S[K] extends EnvVarSpec<infer T> ? T : never };
 
 /** Parses `source` (default: process.env) against the schema; throws EnvValidationError listing every problem. */
-export function loadEnv<S extends EnvSchema>(schema: S, source: Record<string, string | undefined> = process.env): EnvOf<S> {
+export function loadEnv<S extends EnvSchema>(
+  schema: S,
+  source: Record<string, string | undefined> = process.env,
+): EnvOf<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [name, spec] of Object.entries(schema)) {
@@ -146,6 +152,7 @@ export function loadEnv<S extends EnvSchema>(schema: S, source: Record<string, s
 /** Markdown rows for the README's configuration table. */
 export function describeEnv(schema: EnvSchema): string[] {
   return Object.entries(schema).map(
-    ([name, spec]) => `| \`${name}\` | ${spec.kind} | ${spec.defaultText === undefined || spec.defaultText === '' ? '—' : `\`${spec.defaultText}\``} | ${spec.description} |`,
+    ([name, spec]) =>
+      `| \`${name}\` | ${spec.kind} | ${spec.defaultText === undefined || spec.defaultText === '' ? '—' : `\`${spec.defaultText}\``} | ${spec.description} |`,
   );
 }

@@ -64,7 +64,8 @@ describe('opamp.proto.v1 schema', () => {
       const f = desc.fields.find((x) => x.name === name);
       return f?.fieldKind === 'scalar' ? f.scalar : undefined;
     };
-    for (const n of ['sequence_num', 'capabilities', 'flags']) expect(scalar(AgentToServerSchema, n)).toBe(ScalarType.UINT64);
+    for (const n of ['sequence_num', 'capabilities', 'flags'])
+      expect(scalar(AgentToServerSchema, n)).toBe(ScalarType.UINT64);
     for (const n of ['flags', 'capabilities']) expect(scalar(ServerToAgentSchema, n)).toBe(ScalarType.UINT64);
     expect(scalar(ComponentHealthSchema, 'start_time_unix_nano')).toBe(ScalarType.FIXED64);
     expect(scalar(ComponentHealthSchema, 'status_time_unix_nano')).toBe(ScalarType.FIXED64);

@@ -15,7 +15,9 @@ describe('computeConfigHash', () => {
       return b;
     };
     const expected = createHash('sha256')
-      .update(Buffer.concat([be64(1), Buffer.from('a'), be64(9), Buffer.from('text/yaml'), be64(4), Buffer.from('x: 1')]))
+      .update(
+        Buffer.concat([be64(1), Buffer.from('a'), be64(9), Buffer.from('text/yaml'), be64(4), Buffer.from('x: 1')]),
+      )
       .update(Buffer.concat([be64(1), Buffer.from('b'), be64(0), be64(0)]))
       .digest('hex');
     const got = computeConfigHash([
@@ -35,7 +37,9 @@ describe('computeConfigHash', () => {
     const a = computeConfigHash(files);
     const b = computeConfigHash([...files].reverse());
     const map = create(AgentConfigMapSchema, {
-      configMap: Object.fromEntries([...files].reverse().map((f) => [f.name, { body: f.body, contentType: f.contentType }])),
+      configMap: Object.fromEntries(
+        [...files].reverse().map((f) => [f.name, { body: f.body, contentType: f.contentType }]),
+      ),
     });
     expect(toHex(a)).toBe(toHex(b));
     expect(toHex(computeConfigHash(map))).toBe(toHex(a));
@@ -45,7 +49,9 @@ describe('computeConfigHash', () => {
     // Pinned so an accidental change of the encoding (which would make every agent re-apply its
     // config after a deploy) fails this test.
     const h = computeConfigHash([{ name: 'c.yaml', body: 'k: v', contentType: 'text/yaml' }]);
-    expect(toHex(h)).toBe(toHex(computeConfigHash([{ name: 'c.yaml', body: enc.encode('k: v'), contentType: 'text/yaml' }])));
+    expect(toHex(h)).toBe(
+      toHex(computeConfigHash([{ name: 'c.yaml', body: enc.encode('k: v'), contentType: 'text/yaml' }])),
+    );
     // Independently computed: sha256(be64(6) "c.yaml" be64(9) "text/yaml" be64(4) "k: v").
     expect(toHex(h)).toBe('ebb75b7194fc1c0be9260be9dbf7314abf02d164f21934e98f543c6640d8865e');
   });

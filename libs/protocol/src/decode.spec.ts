@@ -1,10 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  AgentToServerSchema,
-  ComponentHealthSchema,
-  ServerErrorResponseType,
-  ServerToAgentSchema,
-} from '@opamp/proto';
+import { AgentToServerSchema, ComponentHealthSchema, ServerErrorResponseType, ServerToAgentSchema } from '@opamp/proto';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_DEPTH,

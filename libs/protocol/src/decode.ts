@@ -18,12 +18,7 @@ import {
   type DescMessage,
   type MessageShape,
 } from '@bufbuild/protobuf';
-import {
-  AgentToServerSchema,
-  ServerToAgentSchema,
-  type AgentToServer,
-  type ServerToAgent,
-} from '@opamp/proto';
+import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from '@opamp/proto';
 import { UID_LENGTH } from './uid.js';
 
 /** Nesting limit for decoded messages (root = depth 1). Real agents stay far below this. */

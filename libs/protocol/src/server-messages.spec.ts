@@ -62,7 +62,9 @@ describe('unavailable', () => {
 describe('restartCommand', () => {
   it('encodes as uid + capabilities + 4a 00', () => {
     expect(toHex(encodeServerToAgent(restartCommand(UID)))).toBe('0a10' + UID_HEX + '3827' + '4a00');
-    expect(toHex(encodeServerToAgent(restartCommand(UID, { capabilities: 3n })))).toBe('0a10' + UID_HEX + '3803' + '4a00');
+    expect(toHex(encodeServerToAgent(restartCommand(UID, { capabilities: 3n })))).toBe(
+      '0a10' + UID_HEX + '3803' + '4a00',
+    );
   });
 });
 

@@ -4,12 +4,7 @@
 //  - capabilities are set on every non-error reply (one varint; over HTTP there is no clear "first"
 //    response, and the first response might be an error that cannot carry capabilities).
 import { create } from '@bufbuild/protobuf';
-import {
-  CommandType,
-  ServerErrorResponseType,
-  ServerToAgentSchema,
-  type ServerToAgent,
-} from '@opamp/proto';
+import { CommandType, ServerErrorResponseType, ServerToAgentSchema, type ServerToAgent } from '@opamp/proto';
 import { SERVER_CAPABILITIES } from './capabilities.js';
 import { retryAfterNanos } from './retry-after.js';
 

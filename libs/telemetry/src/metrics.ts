@@ -17,8 +17,10 @@ export function initMetrics(app: string): void {
 type Labels<L extends string> = readonly L[];
 
 export function counter<L extends string = never>(name: string, help: string, labelNames: Labels<L> = []): Counter<L> {
-  return (metricsRegistry.getSingleMetric(name) as Counter<L> | undefined) ??
-    new Counter<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry] });
+  return (
+    (metricsRegistry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry] })
+  );
 }
 
 export function gauge<L extends string = never>(
@@ -28,8 +30,16 @@ export function gauge<L extends string = never>(
   /** Called at scrape time to refresh the value (instead of updating on every change). */
   collect?: (this: Gauge<L>) => void,
 ): Gauge<L> {
-  return (metricsRegistry.getSingleMetric(name) as Gauge<L> | undefined) ??
-    new Gauge<L>({ name, help, labelNames: [...labelNames], registers: [metricsRegistry], ...(collect ? { collect } : {}) });
+  return (
+    (metricsRegistry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge<L>({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [metricsRegistry],
+      ...(collect ? { collect } : {}),
+    })
+  );
 }
 
 export function histogram<L extends string = never>(
@@ -38,6 +48,8 @@ export function histogram<L extends string = never>(
   buckets: number[],
   labelNames: Labels<L> = [],
 ): Histogram<L> {
-  return (metricsRegistry.getSingleMetric(name) as Histogram<L> | undefined) ??
-    new Histogram<L>({ name, help, buckets, labelNames: [...labelNames], registers: [metricsRegistry] });
+  return (
+    (metricsRegistry.getSingleMetric(name) as Histogram<L> | undefined) ??
+    new Histogram<L>({ name, help, buckets, labelNames: [...labelNames], registers: [metricsRegistry] })
+  );
 }

@@ -9,7 +9,9 @@ describe('AdmissionService', () => {
 
   it('admits a burst, then refuses new contacts with 429 and a Retry-After no lower than the base', () => {
     vi.useFakeTimers({ now: 0 });
-    const admission = new AdmissionService(config({ GATEWAY_ADMISSION_RATE: '10', GATEWAY_ADMISSION_BURST: '3', GATEWAY_RETRY_AFTER_SECONDS: '30' }));
+    const admission = new AdmissionService(
+      config({ GATEWAY_ADMISSION_RATE: '10', GATEWAY_ADMISSION_BURST: '3', GATEWAY_RETRY_AFTER_SECONDS: '30' }),
+    );
     expect([1, 2, 3].map(() => admission.admitNewContact().admitted)).toEqual([true, true, true]);
     const refused = admission.admitNewContact();
     expect(refused).toMatchObject({ admitted: false, status: 429, reason: 'connection_rate' });

@@ -4,10 +4,13 @@ import { counter } from '@opamp/telemetry';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.config.js';
 
 export type AdmissionDecision =
-  | { admitted: true }
-  | { admitted: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
+  { admitted: true } | { admitted: false; status: 429 | 503; retryAfterSeconds: number; reason: string };
 
-const rejections = counter('opamp_gateway_admission_rejected_total', 'Connections/requests refused by admission control', ['reason']);
+const rejections = counter(
+  'opamp_gateway_admission_rejected_total',
+  'Connections/requests refused by admission control',
+  ['reason'],
+);
 
 /**
  * Admission control, the second line of defence against reconnect storms (rollout pacing is
@@ -80,6 +83,9 @@ export class AdmissionService {
     const now = Date.now();
     const elapsed = (now - this.lastRefill) / 1000;
     this.lastRefill = now;
-    this.tokens = Math.min(this.config.GATEWAY_ADMISSION_BURST, this.tokens + elapsed * this.config.GATEWAY_ADMISSION_RATE);
+    this.tokens = Math.min(
+      this.config.GATEWAY_ADMISSION_BURST,
+      this.tokens + elapsed * this.config.GATEWAY_ADMISSION_RATE,
+    );
   }
 }

@@ -97,7 +97,11 @@ export class OpampHttpService {
     const requestId = this.bus.pending.nextId();
     const reply = this.bus.pending.wait(requestId);
     try {
-      await this.ingress.forward(parsed.uid, body.body, { transport: Transport.HTTP, connectionId: requestId, requestId });
+      await this.ingress.forward(parsed.uid, body.body, {
+        transport: Transport.HTTP,
+        connectionId: requestId,
+        requestId,
+      });
     } catch (err) {
       this.bus.pending.cancel(requestId);
       this.logger.warn(`cannot append to the bus: ${(err as Error).message}`);
@@ -260,4 +264,3 @@ export class OpampHttpService {
 }
 
 const titles: Record<number, string> = { 400: 'Bad Request', 413: 'Content Too Large', 415: 'Unsupported Media Type' };
-

@@ -103,7 +103,13 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
 
   private onConnection(ws: WebSocket): void {
     this.connectionSeq = (this.connectionSeq + 1) % Number.MAX_SAFE_INTEGER;
-    const conn: AgentConnection = { id: `w${this.connectionSeq.toString(36)}`, ws, uids: [], missedPongs: 0, malformedInARow: 0 };
+    const conn: AgentConnection = {
+      id: `w${this.connectionSeq.toString(36)}`,
+      ws,
+      uids: [],
+      missedPongs: 0,
+      malformedInARow: 0,
+    };
     this.connections.set(conn.id, conn);
     gatewayMetrics.connections.set(this.connections.size);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data as Buffer, isBinary));
@@ -157,7 +163,10 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
 
   /** Overload: tell the agent when to come back (UNAVAILABLE + retry_info), then close 1013. */
   private shed(conn: AgentConnection, uid: Uint8Array, retryAfterSeconds: number): void {
-    this.send(conn, toBinary(ServerToAgentSchema, unavailable(uid, retryAfterSeconds, 'server overloaded, retry later')));
+    this.send(
+      conn,
+      toBinary(ServerToAgentSchema, unavailable(uid, retryAfterSeconds, 'server overloaded, retry later')),
+    );
     conn.ws.close(CloseCodes.tryAgainLater, 'overloaded');
   }
 
@@ -165,7 +174,9 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     if (serverToAgent.byteLength + 1 > this.config.OPAMP_MAX_MESSAGE_BYTES) {
       // The spec forbids sending an oversized message; record it instead.
       gatewayMetrics.outboundDropped.inc({ reason: 'too_large' });
-      this.logger.error(`ServerToAgent of ${serverToAgent.byteLength} bytes for ${conn.id} exceeds the limit; not sent`);
+      this.logger.error(
+        `ServerToAgent of ${serverToAgent.byteLength} bytes for ${conn.id} exceeds the limit; not sent`,
+      );
       return;
     }
     if (conn.ws.readyState !== conn.ws.OPEN) {
