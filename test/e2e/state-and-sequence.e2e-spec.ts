@@ -69,6 +69,10 @@ describe('identification', () => {
     expectUuidV7(assigned);
     expect(uidText(assigned)).not.toBe(uidText(temp));
 
+    // The agent did not get the reply and retries: the same new uid, not a second one.
+    const retry = await send(fullReport(temp, 0n, { flags: 0x1n }, 'case-32'));
+    expect(uidText(retry.agentIdentification?.newInstanceUid ?? new Uint8Array())).toBe(uidText(assigned));
+
     // Next message: new uid, seq continues, compressed.
     const next = expectAck(await send(poll(assigned, 1n)), assigned);
     expect(next.agentIdentification).toBeUndefined();

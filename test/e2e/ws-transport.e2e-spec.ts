@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { a2s, concat, hex, parseServerFrame, RawWsClient, uidText, wire, type WsClose } from '../support/opamp-raw-client.js';
-import { settlesWithin, withTimeout } from '../support/wait.js';
+import { eventually, settlesWithin, withTimeout } from '../support/wait.js';
 import { expectNeverStored, fullReport, newUid, poll } from './helpers/agents.js';
 import { expectAck, expectBadRequest, expectUuidV7, hasFullStateFlag } from './helpers/opamp-assert.js';
 import { apiFor, big, expectHealthy, identifying, startStack, type Api, type Stack } from './helpers/stack.js';
@@ -219,6 +219,12 @@ describe('WebSocket transport', () => {
     await api.waitAgent(uid, (a) => {
       expect(a.connectionState).toBe('disconnected');
       expect(big(a.sequenceNum)).toBe(1n);
+    });
+    // The disconnect is handled once: agent_disconnect and the close that follows it give one event.
+    await eventually(async () => {
+      const types = (await api.events(uid)).map((e) => e.type);
+      expect(types.filter((t) => t === 'disconnected')).toHaveLength(1);
+      expect(types).not.toContain('offline');
     });
   });
 

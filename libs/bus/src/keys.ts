@@ -29,4 +29,8 @@ export const RedisKeys = {
   deadlines: (shard: number): string => `opamp:deadline:{${shard}}`,
   /** SET of uids whose state is not yet written to Postgres, per shard (write-behind). */
   dirty: (shard: number): string => `opamp:dirty:{${shard}}`,
+  /** LIST of agent events (JSON) of one shard not yet written to Postgres (write-behind). */
+  pendingEvents: (shard: number): string => `opamp:events:{${shard}}`,
+  /** SET of AvailableComponents hashes (hex) whose full component map the server has seen. */
+  knownComponents: 'opamp:components:known',
 } as const;

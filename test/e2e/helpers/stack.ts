@@ -191,8 +191,14 @@ export class Api {
     );
   }
 
-  events(uid: Uint8Array): Promise<ApiResponse> {
-    return this.request('GET', `/api/v1/agents/${uidText(uid)}/events`);
+  /** GET /api/v1/agents/{uid}/events (newest first), first page of up to 100. */
+  async events(uid: Uint8Array): Promise<Array<{ type: string; at: string; data: Record<string, unknown> }>> {
+    const res = await this.request<{ items: Array<{ type: string; at: string; data: Record<string, unknown> }> }>(
+      'GET',
+      `/api/v1/agents/${uidText(uid)}/events?limit=100`,
+    );
+    if (res.status !== 200) throw new Error(`GET events → ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.items;
   }
 
   restart(uid: Uint8Array): Promise<ApiResponse> {

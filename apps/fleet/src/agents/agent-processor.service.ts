@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { uidHex, type InboundEntry } from '@opamp/bus';
+import { uidHex, type InboundEntry, RedisKeys } from '@opamp/bus';
 import {
   needsLinkCheck,
   processAgentToServer,
@@ -27,7 +27,6 @@ import { FLEET_CONFIG, policyFromConfig, type FleetConfig } from '../fleet.confi
 import { fleetMetrics } from '../fleet.metrics.js';
 import { RedisService } from '../infra/redis.service.js';
 import { AgentStateStore } from './agent-state.store.js';
-import { FleetKeys } from './fleet-keys.js';
 import { ShardExecutor } from './shard-executor.js';
 import { WriteBatch } from './write-batch.js';
 import { WriteBehindService } from './write-behind.service.js';
@@ -81,7 +80,7 @@ export class AgentProcessorService implements OnApplicationBootstrap {
 
   async refreshKnownComponents(): Promise<void> {
     try {
-      for (const h of await this.redis.client.smembers(FleetKeys.knownComponents)) this.knownComponents.add(h);
+      for (const h of await this.redis.client.smembers(RedisKeys.knownComponents)) this.knownComponents.add(h);
     } catch (err) {
       this.logger.warn(`cannot load known component hashes: ${(err as Error).message}`);
     }

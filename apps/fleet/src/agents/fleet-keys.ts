@@ -1,11 +1,4 @@
-// Redis keys private to the fleet service (the shared ones live in @opamp/bus RedisKeys).
-
-export const FleetKeys = {
-  /** LIST of pending agent events (JSON) of one shard, written to Postgres by the write-behind. */
-  events: (shard: number): string => `opamp:events:{${shard}}`,
-  /** SET of AvailableComponents hashes (hex) whose full component map the server has seen. */
-  knownComponents: 'opamp:components:known',
-} as const;
+// Fields of the fleet's per-agent Redis hash. Key names live in @opamp/bus RedisKeys.
 
 /** Fields of the agent hash RedisKeys.agentState(uidHex). */
 export const AgentHashFields = {

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RedisKeys, StreamKeys, decodeOutbound, shardOf, uidHex } from '@opamp/bus';
 import { emptyAgentState, event, uidString, type StateWrite } from '@opamp/domain';
-import { FleetKeys } from './fleet-keys.js';
 import { WriteBatch } from './write-batch.js';
 
 type Call = [string, ...unknown[]];
@@ -67,7 +66,7 @@ describe('WriteBatch', () => {
     expect(calls[2]).toEqual(['sadd', RedisKeys.dirty(SHARD), HEX]);
     expect(calls[3]).toEqual(['set', RedisKeys.route(HEX), 'gw c1', 'PX', 90_000 + 60_000]);
     expect(calls[4]).toEqual(['zadd', RedisKeys.deadlines(SHARD), 91_000, HEX]);
-    expect(calls[5]![1]).toBe(FleetKeys.events(SHARD));
+    expect(calls[5]![1]).toBe(RedisKeys.pendingEvents(SHARD));
     expect(JSON.parse(calls[5]![2] as string)).toMatchObject({ type: 'first_seen' });
     const xadd = calls[6]!;
     expect(xadd[1]).toBe(StreamKeys.outbound('gw'));

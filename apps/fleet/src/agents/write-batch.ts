@@ -10,7 +10,7 @@ import {
   type OutboundEnvelopeInit,
 } from '@opamp/bus';
 import { encodeCore, encodeDesired, encodeReport, type AgentEvent, type StateWrite } from '@opamp/domain';
-import { AgentHashFields, EPHEMERAL_STATE_TTL_MS, FleetKeys } from './fleet-keys.js';
+import { AgentHashFields, EPHEMERAL_STATE_TTL_MS } from './fleet-keys.js';
 
 /** Routes outlive the liveness deadline a little, so a push never races the deadline sweep. */
 const ROUTE_GRACE_MS = 60_000;
@@ -152,7 +152,7 @@ export class WriteBatch {
       if (d.ms > 0) m.zadd(RedisKeys.deadlines(d.shard), d.ms, d.uidHex);
       else m.zrem(RedisKeys.deadlines(d.shard), d.uidHex);
     }
-    for (const [shard, list] of this.events) if (list.length > 0) m.rpush(FleetKeys.events(shard), ...list);
+    for (const [shard, list] of this.events) if (list.length > 0) m.rpush(RedisKeys.pendingEvents(shard), ...list);
     for (const o of this.outbound) {
       m.xadd(
         StreamKeys.outbound(o.gatewayId),
@@ -164,7 +164,7 @@ export class WriteBatch {
         encodeOutbound(o.envelope),
       );
     }
-    if (this.components.length > 0) m.sadd(FleetKeys.knownComponents, ...this.components);
+    if (this.components.length > 0) m.sadd(RedisKeys.knownComponents, ...this.components);
     const results = await m.exec();
     if (!results) throw new Error('Redis MULTI aborted');
     const failed = results.find(([err]) => err);

@@ -8,7 +8,7 @@ import { fleetMetrics } from '../fleet.metrics.js';
 import { RedisService } from '../infra/redis.service.js';
 import { AgentRepository } from './agent.repository.js';
 import { AgentStateStore } from './agent-state.store.js';
-import { AgentHashFields, FleetKeys } from './fleet-keys.js';
+import { AgentHashFields } from './fleet-keys.js';
 
 /**
  * SREM each uid from the dirty set only if its dirty version did not move since it was read.
@@ -100,7 +100,7 @@ export class WriteBehindService implements OnApplicationShutdown {
   async flushShardOnce(shard: number): Promise<number> {
     const max = this.config.FLEET_FLUSH_MAX_BATCH;
     const client = this.redis.client;
-    const eventsKey = FleetKeys.events(shard);
+    const eventsKey = RedisKeys.pendingEvents(shard);
     const dirtyKey = RedisKeys.dirty(shard);
     const [rawEvents, dirty] = await Promise.all([
       client.lrange(eventsKey, 0, max - 1),
