@@ -3,9 +3,10 @@
 // one gateway per policy under test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../support/processes.js';
-import { a2s, concat, postOpamp, RawWsClient, type HttpResult } from '../support/opamp-raw-client.js';
-import { withTimeout } from '../support/wait.js';
+import { a2s, concat, description, postOpamp, RawWsClient, uidText, type HttpResult } from '../support/opamp-raw-client.js';
+import { eventually, withTimeout } from '../support/wait.js';
 import { fullReport, newUid, poll } from './helpers/agents.js';
+import { startPrivateRedis } from './helpers/redis.js';
 import { expectAck, expectUnavailable, expectValidRetryAfter } from './helpers/opamp-assert.js';
 import { apiFor, expectHealthy, identifying, startStack, type Api, type Stack } from './helpers/stack.js';
 
@@ -18,6 +19,7 @@ let overloaded: RunningApp;
 let rateLimited: RunningApp;
 let tightPending: RunningApp;
 let draining: RunningApp;
+let shortTimeout: RunningApp;
 const sockets: RawWsClient[] = [];
 
 const httpUrl = (app: RunningApp) => `http://127.0.0.1:${app.port}/v1/opamp`;
@@ -26,12 +28,13 @@ const wsUrl = (app: RunningApp) => `ws://127.0.0.1:${app.port}/v1/opamp`;
 beforeAll(async () => {
   stack = await startStack();
   api = apiFor(stack);
-  [secured, overloaded, rateLimited, tightPending, draining] = await Promise.all([
+  [secured, overloaded, rateLimited, tightPending, draining, shortTimeout] = await Promise.all([
     stack.addGateway({ OPAMP_ENROLLMENT_SECRET: SECRET }),
     stack.addGateway({ GATEWAY_MAX_PENDING_MESSAGES: '0', GATEWAY_RETRY_AFTER_SECONDS: '7' }),
     stack.addGateway({ GATEWAY_ADMISSION_RATE: '1', GATEWAY_ADMISSION_BURST: '2', GATEWAY_RETRY_AFTER_SECONDS: '5' }),
     stack.addGateway({ GATEWAY_MAX_PENDING_MESSAGES: '1', GATEWAY_RETRY_AFTER_SECONDS: '3' }),
     stack.addGateway({ GATEWAY_DRAIN_TIMEOUT_MS: '2000' }),
+    stack.addGateway({ GATEWAY_HTTP_REPLY_TIMEOUT_MS: '1000', GATEWAY_RETRY_AFTER_SECONDS: '2' }),
   ]);
 });
 
@@ -144,6 +147,73 @@ describe('throttling and overload', () => {
   });
 });
 
+describe('Redis down', () => {
+  it('a gateway whose Redis is gone answers 503 + Retry-After (HTTP and upgrade), UNAVAILABLE + 1013 on live sockets, and recovers', async () => {
+    const redis = await startPrivateRedis();
+    const gw = await stack.addGateway({ REDIS_URL: redis.url, GATEWAY_RETRY_AFTER_SECONDS: '4', GATEWAY_HTTP_REPLY_TIMEOUT_MS: '1000' });
+    try {
+      const live = await tryWs(wsUrl(gw));
+      expect(live.status).toBe(101);
+      await redis.kill();
+      await eventually(async () => {
+        const res = await fetch(`${gw.url}/readyz`);
+        expect(res.status, 'readiness reflects the lost Redis').not.toBe(200);
+      });
+
+      const uid = newUid();
+      const res = await postOpamp(httpUrl(gw), fullReport(uid, 0n));
+      expect(res.status).toBe(503);
+      expectValidRetryAfter(res.headers['retry-after']);
+      const upgrade = await tryWs(wsUrl(gw));
+      expect(upgrade.status).toBe(503);
+      expectValidRetryAfter(upgrade.headers['retry-after']);
+
+      await live.client!.sendRaw(concat(Uint8Array.of(0), a2s(fullReport(uid, 0n))));
+      expectUnavailable(await live.client!.nextServerToAgent(), uid);
+      expect((await withTimeout(live.client!.closed, 5_000, 'close 1013')).code).toBe(1013);
+      await expectHealthy(gw); // liveness is not readiness: the process is fine
+
+      await redis.restart();
+      await eventually(async () => expect((await fetch(`${gw.url}/readyz`)).status).toBe(200), { timeoutMs: 15_000 });
+      expect((await tryWs(wsUrl(gw))).status).toBe(101);
+    } finally {
+      await gw.stop('SIGTERM', 10_000);
+      await redis.stop();
+    }
+  });
+});
+
+describe('fleet down', () => {
+  it('an HTTP poll gets 503 + Retry-After after the reply timeout instead of hanging, and is processed once the fleet is back', async () => {
+    const uid = newUid();
+    const first = await postOpamp(httpUrl(shortTimeout), fullReport(uid, 0n, {}, 'fleet-down'));
+    expectAck(first.serverToAgent, uid);
+    await api.waitAgent(uid, (a) => expect(identifying(a)['service.version']).toBe('1.2.3'));
+
+    await stack.fleet!.stop('SIGTERM');
+    const started = Date.now();
+    const changed = fullReport(uid, 1n, {
+      agentDescription: description({ 'service.name': 'fleet-down', 'service.instance.id': uidText(uid), 'service.version': '2.0.0' }),
+    });
+    const res = await postOpamp(httpUrl(shortTimeout), changed);
+    const waited = Date.now() - started;
+    expect(res.status).toBe(503);
+    expectValidRetryAfter(res.headers['retry-after']);
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(5_000);
+
+    // Nothing is lost: the message waited in its shard stream for the next fleet.
+    await stack.restartFleet();
+    await api.waitAgent(uid, (a) => {
+      expect(identifying(a)['service.version']).toBe('2.0.0');
+      expect(String(a.sequenceNum)).toBe('1');
+    }, { timeoutMs: 20_000 });
+    const after = await postOpamp(httpUrl(shortTimeout), poll(uid, 2n));
+    expect(after.status).toBe(200);
+    expectAck(after.serverToAgent, uid);
+  });
+});
+
 describe('graceful shutdown', () => {
   it('SIGTERM closes live WebSockets with 1001 and the gateway exits after draining', async () => {
     const r = await tryWs(wsUrl(draining));
@@ -163,6 +233,6 @@ describe('graceful shutdown', () => {
   });
 
   it('the other processes are alive and healthy', async () => {
-    for (const app of [stack.gateway, stack.fleet!, stack.api!, secured, overloaded, rateLimited, tightPending]) await expectHealthy(app);
+    for (const app of [stack.gateway, stack.fleet!, stack.api!, secured, overloaded, rateLimited, tightPending, shortTimeout]) await expectHealthy(app);
   });
 });

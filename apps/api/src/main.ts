@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { initMetrics, startTelemetry, stopTelemetry } from '@opamp/telemetry';
 
 // Telemetry first, before Nest and the database driver are imported, so instrumentations apply.
-startTelemetry('opamp-api');
+await startTelemetry('opamp-api');
 initMetrics('api');
 
 const { Logger } = await import('@nestjs/common');

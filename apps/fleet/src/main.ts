@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { initMetrics, startTelemetry, stopTelemetry } from '@opamp/telemetry';
 
-startTelemetry('opamp-fleet');
+await startTelemetry('opamp-fleet');
 initMetrics('fleet');
 
 const { NestFactory } = await import('@nestjs/core');

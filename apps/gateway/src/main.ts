@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { startTelemetry, stopTelemetry, initMetrics } from '@opamp/telemetry';
 
-startTelemetry('opamp-gateway');
+await startTelemetry('opamp-gateway');
 initMetrics('gateway');
 
 const { NestFactory } = await import('@nestjs/core');

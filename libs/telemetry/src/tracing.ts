@@ -1,21 +1,22 @@
 import { context, propagation, trace, type Span, type Tracer } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 
 let sdk: NodeSDK | undefined;
 
 /**
- * Starts the OpenTelemetry SDK. Call it first in main.ts, before Nest is imported, so
- * instrumentations can patch modules. Exporting only happens when the standard OTEL_* variables
- * point somewhere (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER); otherwise spans are
- * created (trace context still propagates through the bus) but not exported.
+ * Starts the OpenTelemetry SDK when the standard OTEL_* variables ask for export
+ * (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER). Call it first in main.ts. Without
+ * them the SDK is not even loaded: it costs about 60 MiB of RSS per process, and the API's
+ * no-op tracer still propagates trace context through the bus.
  */
-export function startTelemetry(serviceName: string): void {
+export async function startTelemetry(serviceName: string): Promise<void> {
   if (sdk) return;
   process.env.OTEL_SERVICE_NAME ??= serviceName;
   const exporting = Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_TRACES_EXPORTER);
-  if (!exporting) process.env.OTEL_TRACES_EXPORTER = 'none';
+  if (!exporting || process.env.OTEL_SDK_DISABLED === 'true') return;
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
   sdk = new NodeSDK({ serviceName });
   sdk.start();
 }
