@@ -3,7 +3,15 @@
 // one gateway per policy under test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../support/processes.js';
-import { a2s, concat, description, postOpamp, RawWsClient, uidText, type HttpResult } from '../support/opamp-raw-client.js';
+import {
+  a2s,
+  concat,
+  description,
+  postOpamp,
+  RawWsClient,
+  uidText,
+  type HttpResult,
+} from '../support/opamp-raw-client.js';
 import { eventually, withTimeout } from '../support/wait.js';
 import { fullReport, newUid, poll } from './helpers/agents.js';
 import { startPrivateRedis } from './helpers/redis.js';
@@ -57,11 +65,15 @@ describe('authentication (case 9)', () => {
     expect(String(none.headers['www-authenticate'] ?? '')).toMatch(/^Bearer/i);
     const wrong = await postOpamp(httpUrl(secured), fullReport(uid, 0n), { headers: { Authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
-    const basic = await postOpamp(httpUrl(secured), fullReport(uid, 0n), { headers: { Authorization: `Basic ${Buffer.from(`x:${SECRET}`).toString('base64')}` } });
+    const basic = await postOpamp(httpUrl(secured), fullReport(uid, 0n), {
+      headers: { Authorization: `Basic ${Buffer.from(`x:${SECRET}`).toString('base64')}` },
+    });
     expect(basic.status).toBe(401);
     expect(await api.agent(uid)).toBeUndefined();
 
-    const ok = await postOpamp(httpUrl(secured), fullReport(uid, 0n, {}, 'case-9'), { headers: { Authorization: `Bearer ${SECRET}` } });
+    const ok = await postOpamp(httpUrl(secured), fullReport(uid, 0n, {}, 'case-9'), {
+      headers: { Authorization: `Bearer ${SECRET}` },
+    });
     expect(ok.status).toBe(200);
     expectAck(ok.serverToAgent, uid);
     await api.waitAgent(uid, (a) => expect(identifying(a)['service.name']).toBe('case-9'));
@@ -111,7 +123,9 @@ describe('throttling and overload', () => {
     expect(results.slice(0, 2)).toEqual([101, 101]);
     expect(results).toContain(429);
     expect(refused!.status).toBe(429);
-    expectValidRetryAfter(refused!.headers['retry-after'] as string);
+    const retryAfter = expectValidRetryAfter(refused!.headers['retry-after'] as string);
+    expect(retryAfter).toBeGreaterThanOrEqual(5); // GATEWAY_RETRY_AFTER_SECONDS, jittered up to +50 %
+    expect(retryAfter).toBeLessThanOrEqual(8);
 
     // HTTP: the bucket refills at 1/s; wait for one token, register an agent, then new contacts
     // burst past the bucket while the known agent keeps being served.
@@ -135,7 +149,9 @@ describe('throttling and overload', () => {
     const ws = r.client!;
     const uid = newUid();
     // Several messages in one burst: the first is pending at the fleet when the next arrive.
-    const frames = [fullReport(uid, 0n), poll(uid, 1n), poll(uid, 2n), poll(uid, 3n)].map((m) => concat(Uint8Array.of(0), a2s(m)));
+    const frames = [fullReport(uid, 0n), poll(uid, 1n), poll(uid, 2n), poll(uid, 3n)].map((m) =>
+      concat(Uint8Array.of(0), a2s(m)),
+    );
     await Promise.all(frames.map((f) => ws.sendRaw(f)));
     const close = await withTimeout(ws.closed, 5_000, 'close 1013 after UNAVAILABLE');
     expect(close.code).toBe(1013);
@@ -150,7 +166,11 @@ describe('throttling and overload', () => {
 describe('Redis down', () => {
   it('a gateway whose Redis is gone answers 503 + Retry-After (HTTP and upgrade), UNAVAILABLE + 1013 on live sockets, and recovers', async () => {
     const redis = await startPrivateRedis();
-    const gw = await stack.addGateway({ REDIS_URL: redis.url, GATEWAY_RETRY_AFTER_SECONDS: '4', GATEWAY_HTTP_REPLY_TIMEOUT_MS: '1000' });
+    const gw = await stack.addGateway({
+      REDIS_URL: redis.url,
+      GATEWAY_RETRY_AFTER_SECONDS: '4',
+      GATEWAY_HTTP_REPLY_TIMEOUT_MS: '1000',
+    });
     try {
       const live = await tryWs(wsUrl(gw));
       expect(live.status).toBe(101);
@@ -193,7 +213,11 @@ describe('fleet down', () => {
     await stack.fleet!.stop('SIGTERM');
     const started = Date.now();
     const changed = fullReport(uid, 1n, {
-      agentDescription: description({ 'service.name': 'fleet-down', 'service.instance.id': uidText(uid), 'service.version': '2.0.0' }),
+      agentDescription: description({
+        'service.name': 'fleet-down',
+        'service.instance.id': uidText(uid),
+        'service.version': '2.0.0',
+      }),
     });
     const res = await postOpamp(httpUrl(shortTimeout), changed);
     const waited = Date.now() - started;
@@ -204,10 +228,14 @@ describe('fleet down', () => {
 
     // Nothing is lost: the message waited in its shard stream for the next fleet.
     await stack.restartFleet();
-    await api.waitAgent(uid, (a) => {
-      expect(identifying(a)['service.version']).toBe('2.0.0');
-      expect(String(a.sequenceNum)).toBe('1');
-    }, { timeoutMs: 20_000 });
+    await api.waitAgent(
+      uid,
+      (a) => {
+        expect(identifying(a)['service.version']).toBe('2.0.0');
+        expect(String(a.sequenceNum)).toBe('1');
+      },
+      { timeoutMs: 20_000 },
+    );
     const after = await postOpamp(httpUrl(shortTimeout), poll(uid, 2n));
     expect(after.status).toBe(200);
     expectAck(after.serverToAgent, uid);
@@ -233,6 +261,16 @@ describe('graceful shutdown', () => {
   });
 
   it('the other processes are alive and healthy', async () => {
-    for (const app of [stack.gateway, stack.fleet!, stack.api!, secured, overloaded, rateLimited, tightPending, shortTimeout]) await expectHealthy(app);
+    for (const app of [
+      stack.gateway,
+      stack.fleet!,
+      stack.api!,
+      secured,
+      overloaded,
+      rateLimited,
+      tightPending,
+      shortTimeout,
+    ])
+      await expectHealthy(app);
   });
 });

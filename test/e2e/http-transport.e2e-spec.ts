@@ -1,13 +1,24 @@
 // OpAMP over plain HTTP against real processes (checklist §1.2, §5 cases 1–11, 13–15, 46).
 // Gateway limit: 1 MiB, so size tests stay fast.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { ServerToAgentSchema } from '@opamp/proto';
 import { toBinary } from '@bufbuild/protobuf';
 import { a2s, concat, hex, httpRequest, postOpamp, uidText, wire, PROTOBUF } from '../support/opamp-raw-client.js';
 import { expectNeverStored, fullReport, newUid, poll } from './helpers/agents.js';
 import { expectAck, expectBadRequest, hasFullStateFlag } from './helpers/opamp-assert.js';
-import { apiFor, big, expectHealthy, identifying, rssBytes, startStack, type Api, type Stack } from './helpers/stack.js';
+import {
+  apiFor,
+  big,
+  expectHealthy,
+  identifying,
+  metricValue,
+  rssBytes,
+  startStack,
+  type Api,
+  type Stack,
+} from './helpers/stack.js';
 
 const MiB = 1024 * 1024;
 const LIMIT = 1 * MiB;
@@ -67,7 +78,8 @@ describe('plain HTTP transport', () => {
     const a = expectAck(plain.serverToAgent, plainUid);
     const b = expectAck(gz.serverToAgent, gzUid);
     // Identical apart from the uid.
-    const strip = (m: typeof a) => Buffer.from(toBinary(ServerToAgentSchema, { ...m, instanceUid: new Uint8Array(16) })).toString('hex');
+    const strip = (m: typeof a) =>
+      Buffer.from(toBinary(ServerToAgentSchema, { ...m, instanceUid: new Uint8Array(16) })).toString('hex');
     expect(strip(b)).toBe(strip(a));
 
     const [sa, sb] = await Promise.all([
@@ -115,11 +127,17 @@ describe('plain HTTP transport', () => {
     const uid = newUid();
     const bytes = a2s(fullReport(uid, 0n));
     // Plain protobuf labelled gzip.
-    const notGzip = await httpRequest(url, { headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' }, body: bytes });
+    const notGzip = await httpRequest(url, {
+      headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' },
+      body: bytes,
+    });
     expect(notGzip.status).toBe(400);
     // A gzip stream cut in half.
     const gz = gzipSync(Buffer.concat([Buffer.from(bytes), Buffer.alloc(4096, 7)]));
-    const cut = await httpRequest(url, { headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' }, body: gz.subarray(0, gz.length >> 1) });
+    const cut = await httpRequest(url, {
+      headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' },
+      body: gz.subarray(0, gz.length >> 1),
+    });
     expect(cut.status).toBe(400);
     // Still serving.
     const ok = await postOpamp(url, fullReport(newUid(), 0n));
@@ -131,9 +149,14 @@ describe('plain HTTP transport', () => {
     const uid = newUid();
     // A valid message for uid followed by 100 MiB of zeros (an unknown-field-free tail is not
     // needed: the limit must trip before any decoding).
-    const bomb = gzipSync(Buffer.concat([Buffer.from(a2s(fullReport(uid, 0n))), Buffer.alloc(100 * MiB)]), { level: 9 });
+    const bomb = gzipSync(Buffer.concat([Buffer.from(a2s(fullReport(uid, 0n))), Buffer.alloc(100 * MiB)]), {
+      level: 9,
+    });
     expect(bomb.length).toBeLessThan(200 * 1024);
-    const res = await httpRequest(url, { headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' }, body: bomb });
+    const res = await httpRequest(url, {
+      headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' },
+      body: bomb,
+    });
     expect(res.status).toBe(413);
     await expectNeverStored(api, url, uid);
   });
@@ -145,7 +168,12 @@ describe('plain HTTP transport', () => {
     expect(body.length).toBeGreaterThan(LIMIT);
     const withLength = await httpRequest(url, { headers: { 'Content-Type': PROTOBUF }, body });
     expect(withLength.status).toBe(413);
-    const chunked = await httpRequest(url, { headers: { 'Content-Type': PROTOBUF }, body, chunked: true, chunkSize: 16 * 1024 });
+    const chunked = await httpRequest(url, {
+      headers: { 'Content-Type': PROTOBUF },
+      body,
+      chunked: true,
+      chunkSize: 16 * 1024,
+    });
     expect(chunked.status).toBe(413);
     expect(chunked.headers['content-length']).not.toBeUndefined();
     await expectNeverStored(api, url, uid);
@@ -172,11 +200,19 @@ describe('plain HTTP transport', () => {
     expect(String(get.headers.allow ?? '')).toContain('POST');
     const put = await httpRequest(url, { method: 'PUT', headers: { 'Content-Type': PROTOBUF }, body: changed });
     expect(put.status).toBe(405);
-    const json = await httpRequest(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: changed });
+    const json = await httpRequest(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: changed,
+    });
     expect(json.status).toBe(415);
     const none = await httpRequest(url, { method: 'POST', body: changed });
     expect([400, 415]).toContain(none.status);
-    const br = await httpRequest(url, { method: 'POST', headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'br' }, body: changed });
+    const br = await httpRequest(url, {
+      method: 'POST',
+      headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'br' },
+      body: changed,
+    });
     expect(br.status).toBe(415);
 
     await expectNeverStored(api, url, newUid()); // flush barrier
@@ -188,7 +224,9 @@ describe('plain HTTP transport', () => {
 
   it('case 8 (media type parsing): parameters and case in Content-Type are accepted; identity encoding is plain', async () => {
     const uid = newUid();
-    const res = await postOpamp(url, fullReport(uid, 0n), { headers: { 'Content-Type': 'Application/X-Protobuf; charset=binary', 'Content-Encoding': 'identity' } });
+    const res = await postOpamp(url, fullReport(uid, 0n), {
+      headers: { 'Content-Type': 'Application/X-Protobuf; charset=binary', 'Content-Encoding': 'identity' },
+    });
     expect(res.status).toBe(200);
     expectAck(res.serverToAgent, uid);
   });
@@ -209,10 +247,13 @@ describe('plain HTTP transport', () => {
 
   it('case 13: OpAMP-Instance-UID header equal, absent or mismatching: the body uid is processed', async () => {
     const uid = await registered('case-13');
+    const mismatchesBefore = await metricValue(stack.gateway, 'opamp_gateway_uid_header_mismatch_total');
     const equal = await postOpamp(url, poll(uid, 1n), { headers: { 'OpAMP-Instance-UID': uidText(uid) } });
     expect(equal.status).toBe(200);
     expectAck(equal.serverToAgent, uid);
-    const upper = await postOpamp(url, poll(uid, 2n), { headers: { 'OpAMP-Instance-UID': uidText(uid).toUpperCase() } });
+    const upper = await postOpamp(url, poll(uid, 2n), {
+      headers: { 'OpAMP-Instance-UID': uidText(uid).toUpperCase() },
+    });
     expectAck(upper.serverToAgent, uid);
     const absent = await postOpamp(url, poll(uid, 3n));
     expectAck(absent.serverToAgent, uid);
@@ -222,7 +263,8 @@ describe('plain HTTP transport', () => {
     expectAck(mismatch.serverToAgent, uid);
     const garbage = await postOpamp(url, poll(uid, 5n), { headers: { 'OpAMP-Instance-UID': 'not-a-uuid' } });
     expectAck(garbage.serverToAgent, uid);
-    // Documented choice: logged, processed under the body uid; the header uid is not an agent.
+    // Documented choice: counted and logged, processed under the body uid; the header uid is not an agent.
+    expect(await metricValue(stack.gateway, 'opamp_gateway_uid_header_mismatch_total')).toBe(mismatchesBefore + 2);
     await api.waitAgent(uid, (a) => expect(big(a.sequenceNum)).toBe(5n));
     await expectNeverStored(api, url, other);
   });
@@ -266,12 +308,64 @@ describe('plain HTTP transport', () => {
   });
 });
 
+describe('HTTP connections and concurrency', () => {
+  it('several agents share one keep-alive connection (also after a 413 on it); every reply carries its own uid', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const uids = [newUid(), newUid(), newUid()];
+      const seqs = uids.map(() => 0n);
+      let reused = 0;
+      for (let round = 0; round < 4; round++) {
+        for (const [i, uid] of uids.entries()) {
+          const msg = seqs[i] === 0n ? fullReport(uid, 0n, {}, `keepalive-${i}`) : poll(uid, seqs[i]!);
+          const res = await postOpamp(url, msg, { agent });
+          expect(res.status).toBe(200);
+          expectAck(res.serverToAgent, uid);
+          if (res.reusedSocket) reused++;
+          seqs[i]!++;
+        }
+        // An oversized body in the middle: 413, and the connection stays usable for the next agent.
+        const oversized = await postOpamp(
+          url,
+          concat(a2s(poll(uids[0]!, 999n)), wire.bytes(100, new Uint8Array(2 * LIMIT))),
+          { agent },
+        );
+        expect(oversized.status).toBe(413);
+      }
+      expect(reused, 'requests reused the kept-alive connection').toBeGreaterThan(8);
+      for (const [i, uid] of uids.entries()) {
+        await api.waitAgent(uid, (a) => {
+          expect(big(a.sequenceNum)).toBe(3n);
+          expect(identifying(a)['service.name']).toBe(`keepalive-${i}`);
+        });
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('100 concurrent polls from 50 agents: each reply goes to the request that asked (no cross-talk)', async () => {
+    const uids = Array.from({ length: 50 }, () => newUid());
+    await Promise.all(
+      uids.map(async (uid) => expectAck((await postOpamp(url, fullReport(uid, 0n))).serverToAgent, uid)),
+    );
+    const replies = await Promise.all(
+      uids.flatMap((uid) => [1n, 2n].map(async (seq) => ({ uid, res: await postOpamp(url, poll(uid, seq)) }))),
+    );
+    for (const { uid, res } of replies) {
+      expect(res.status).toBe(200);
+      expectAck(res.serverToAgent, uid);
+    }
+  });
+});
+
 describe('robustness', () => {
   it('200 gzip bombs and 20 oversize chunked bodies: 413 each, gateway RSS grows < 64 MiB', async () => {
     const pid = stack.gateway.pid;
     const bomb = gzipSync(Buffer.alloc(100 * MiB), { level: 9 });
     const oversize = new Uint8Array(8 * MiB);
-    const bombPost = () => httpRequest(url, { headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' }, body: bomb });
+    const bombPost = () =>
+      httpRequest(url, { headers: { 'Content-Type': PROTOBUF, 'Content-Encoding': 'gzip' }, body: bomb });
     // Warm-up at the same concurrency: the first requests grow the V8 heap and the zlib threads'
     // malloc arenas to their working size once (measured at 20–65 MiB, then flat). What must not
     // happen afterwards is growth per request (a leak) or a bomb inflated beyond the limit (100 MiB
@@ -310,7 +404,9 @@ describe('robustness', () => {
     const after = rssBytes(pid);
     expect(Object.fromEntries(statuses)).toEqual({ 413: 220 });
     const growth = Math.max(after, peak) - before;
-    expect(growth, `RSS before ${before >> 20} MiB, peak ${peak >> 20} MiB, after ${after >> 20} MiB`).toBeLessThan(64 * MiB);
+    expect(growth, `RSS before ${before >> 20} MiB, peak ${peak >> 20} MiB, after ${after >> 20} MiB`).toBeLessThan(
+      64 * MiB,
+    );
     await expectHealthy(stack.gateway);
   });
 

@@ -39,7 +39,10 @@ interface LogLine {
 
 /** A pino-style logger that records everything at warn and above. */
 function recordingLogger(lines: LogLine[]) {
-  const rec = (level: string) => (...args: unknown[]) => lines.push({ level, args });
+  const rec =
+    (level: string) =>
+    (...args: unknown[]) =>
+      lines.push({ level, args });
   const noop = () => undefined;
   return { trace: noop, debug: noop, info: noop, warn: rec('warn'), error: rec('error'), fatal: rec('fatal') };
 }
@@ -47,7 +50,13 @@ function recordingLogger(lines: LogLine[]) {
 interface SendSuccess {
   instanceUidStr: string;
   a2s: { sequenceNum: bigint; agentDescription?: unknown };
-  s2a: { instanceUid: Uint8Array; capabilities: bigint; flags: bigint; errorResponse?: unknown; remoteConfig?: unknown };
+  s2a: {
+    instanceUid: Uint8Array;
+    capabilities: bigint;
+    flags: bigint;
+    errorResponse?: unknown;
+    remoteConfig?: unknown;
+  };
 }
 
 describe('interop: @elastic/opamp-client-node over HTTP', () => {
@@ -72,7 +81,10 @@ describe('interop: @elastic/opamp-client-node over HTTP', () => {
       endpoint: stack.opampHttp,
       instanceUid: uid,
       log: recordingLogger(problems),
-      capabilities: BigInt(Number(AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig) | Number(AgentCapabilities.AgentCapabilities_ReportsRemoteConfig)),
+      capabilities: BigInt(
+        Number(AgentCapabilities.AgentCapabilities_AcceptsRemoteConfig) |
+          Number(AgentCapabilities.AgentCapabilities_ReportsRemoteConfig),
+      ),
       heartbeatIntervalSeconds: 0.3,
       diagEnabled: true,
       onMessage: ({ remoteConfig }) => {
@@ -80,19 +92,30 @@ describe('interop: @elastic/opamp-client-node over HTTP', () => {
       },
     });
     client.setAgentDescription({
-      identifyingAttributes: { 'service.name': 'elastic-interop', 'service.version': '0.5.0', 'service.instance.id': uidText(uid) },
+      identifyingAttributes: {
+        'service.name': 'elastic-interop',
+        'service.version': '0.5.0',
+        'service.instance.id': uidText(uid),
+      },
       nonIdentifyingAttributes: { 'os.type': 'linux', 'host.name': 'interop-host' },
     });
     let shutdown = false;
     try {
       client.start();
-      await eventually(() => expect(successes.length).toBeGreaterThanOrEqual(4), { timeoutMs: 10_000, description: 'four successful exchanges' });
+      await eventually(() => expect(successes.length).toBeGreaterThanOrEqual(4), {
+        timeoutMs: 10_000,
+        description: 'four successful exchanges',
+      });
 
       const agent = await api.waitAgent(uid, (a) => {
         expect(a.connectionState).toBe('connected');
         expect(big(a.sequenceNum)).toBeGreaterThanOrEqual(2n);
       });
-      expect(identifying(agent)).toMatchObject({ 'service.name': 'elastic-interop', 'service.version': '0.5.0', 'service.instance.id': uidText(uid) });
+      expect(identifying(agent)).toMatchObject({
+        'service.name': 'elastic-interop',
+        'service.version': '0.5.0',
+        'service.instance.id': uidText(uid),
+      });
       expect(agent.description?.nonIdentifying).toMatchObject({ 'os.type': 'linux', 'host.name': 'interop-host' });
       expect(big(agent.capabilities)).toBe(0x1n | 0x2n | 0x1000n | 0x2000n);
 
@@ -104,7 +127,10 @@ describe('interop: @elastic/opamp-client-node over HTTP', () => {
       failCh.unsubscribe(onFail);
     }
 
-    expect(problems, JSON.stringify(problems, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).toEqual([]);
+    expect(
+      problems,
+      JSON.stringify(problems, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+    ).toEqual([]);
     expect(failures).toEqual([]);
     expect(remoteConfigs).toEqual([]); // nothing assigned, so nothing (not even an empty config) is offered
     for (const s of successes) {
@@ -118,7 +144,9 @@ describe('interop: @elastic/opamp-client-node over HTTP', () => {
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1n);
 
     // The client sends no agent_disconnect on shutdown, so liveness decides: offline after k×interval.
-    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('offline'), { timeoutMs: MISSED * HEARTBEAT_S * 1000 + 6_000 });
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('offline'), {
+      timeoutMs: MISSED * HEARTBEAT_S * 1000 + 6_000,
+    });
     const last = await api.agent(uid);
     expect(identifying(last!)['service.name']).toBe('elastic-interop');
   });

@@ -1,10 +1,29 @@
 // Agent state, identification and sequence numbers against real processes (checklist §3.1–3.4,
 // §3.13, §5 cases 31–37, 41, 45–50, 52). Fleet: heartbeat interval 1 s, offline after 2 missed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { a2s, concat, description, hex, postOpamp, RawWsClient, uidText, wire, type AgentToServerInit } from '../support/opamp-raw-client.js';
+import {
+  a2s,
+  concat,
+  description,
+  hex,
+  postOpamp,
+  RawWsClient,
+  uidText,
+  wire,
+  type AgentToServerInit,
+} from '../support/opamp-raw-client.js';
 import { expectNeverStored, fullReport, newUid, poll } from './helpers/agents.js';
 import { expectAck, expectBadRequest, expectUuidV7, hasFullStateFlag } from './helpers/opamp-assert.js';
-import { apiFor, big, expectHealthy, identifying, startStack, type AgentView, type Api, type Stack } from './helpers/stack.js';
+import {
+  apiFor,
+  big,
+  expectHealthy,
+  identifying,
+  startStack,
+  type AgentView,
+  type Api,
+  type Stack,
+} from './helpers/stack.js';
 
 const HEARTBEAT_S = 1;
 const MISSED = 2;
@@ -16,7 +35,12 @@ const sockets: RawWsClient[] = [];
 
 beforeAll(async () => {
   stack = await startStack({
-    fleet: { FLEET_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S), FLEET_OFFLINE_AFTER_MISSED: String(MISSED) },
+    fleet: {
+      FLEET_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
+      FLEET_OFFLINE_AFTER_MISSED: String(MISSED),
+      // A crashed replica's shards are taken over after this long (crash test below).
+      FLEET_LEASE_TTL_MS: '1500',
+    },
   });
   api = apiFor(stack);
   url = stack.opampHttp;
@@ -49,7 +73,12 @@ describe('identification', () => {
       const bad = new Uint8Array(len);
       bad.set(base.subarray(0, Math.min(16, len)));
       if (len === 26) bad.set(Buffer.from('01ARZ3NDEKTSV4RRFFQ69G5FAV'));
-      const httpReply = await send({ instanceUid: bad, sequenceNum: 0n, capabilities: 1n, agentDescription: description({ 'service.name': 'case-31' }) });
+      const httpReply = await send({
+        instanceUid: bad,
+        sequenceNum: 0n,
+        capabilities: 1n,
+        agentDescription: description({ 'service.name': 'case-31' }),
+      });
       expectBadRequest(httpReply, bad);
       const wsReply = await ws.request({ instanceUid: bad, sequenceNum: 0n, capabilities: 1n });
       expectBadRequest(wsReply, bad);
@@ -87,6 +116,25 @@ describe('identification', () => {
     });
     expect(await api.agent(temp), 'the temporary uid leaves no record').toBeUndefined();
   });
+  it('case 32 (WS): after RequestInstanceUid the socket is routed under the new uid (pushes, close)', async () => {
+    const ws = await wsConnect();
+    const temp = newUid();
+    const reply = await ws.request(fullReport(temp, 0n, { flags: 0x1n, capabilities: 0x401n }, 'case-32-ws'));
+    expect(uidText(reply.instanceUid)).toBe(uidText(temp));
+    const assigned = reply.agentIdentification!.newInstanceUid;
+    expectUuidV7(assigned);
+    expectAck(await ws.request(poll(assigned, 1n, 0x401n)), assigned);
+    await api.waitAgent(assigned, (a) => expect(a.connectionState).toBe('connected'));
+
+    expect((await api.restart(assigned)).status).toBe(202);
+    const push = await ws.nextServerToAgent(10_000);
+    expect(uidText(push.instanceUid)).toBe(uidText(assigned));
+    expect(push.command).toBeDefined();
+
+    await ws.close(1000);
+    await api.waitAgent(assigned, (a) => expect(a.connectionState).toBe('disconnected'));
+    expect(await api.agent(temp)).toBeUndefined();
+  });
 });
 
 describe('sequence numbers and ReportFullState', () => {
@@ -105,10 +153,26 @@ describe('sequence numbers and ReportFullState', () => {
     // description is intact. A real gap is still detected after the restart.
     const after = expectAck(await send(poll(uid, 5n)), uid);
     expect(hasFullStateFlag(after), 'seq 5 compressed after restart (state kept)').toBe(false);
-    expect(hasFullStateFlag(expectAck(await send(poll(uid, 7n)), uid)), 'seq 7 compressed after restart (gap)').toBe(true);
+    expect(hasFullStateFlag(expectAck(await send(poll(uid, 7n)), uid)), 'seq 7 compressed after restart (gap)').toBe(
+      true,
+    );
     await api.waitAgent(uid, (a) => {
       expect(seqOf(a)).toBe(7n);
       expect(identifying(a)['service.name']).toBe('case-33');
+    });
+  });
+
+  it('case 33 (crash): after kill -9 of the fleet nothing is lost and contiguous seq needs no full report', async () => {
+    const uid = newUid();
+    expectAck(await send(fullReport(uid, 0n, {}, 'case-33-crash')), uid);
+    expectAck(await send(poll(uid, 1n)), uid);
+    await stack.fleet!.kill9();
+    await stack.restartFleet();
+    const after = expectAck(await send(poll(uid, 2n)), uid);
+    expect(hasFullStateFlag(after)).toBe(false);
+    await api.waitAgent(uid, (a) => {
+      expect(seqOf(a)).toBe(2n);
+      expect(identifying(a)['service.name']).toBe('case-33-crash');
     });
   });
 
@@ -129,14 +193,30 @@ describe('sequence numbers and ReportFullState', () => {
   it('case 35: compression merge keeps absent parts; an empty-but-present EffectiveConfig replaces E1', async () => {
     const uid = newUid();
     const caps = 0x1n | 0x4n | 0x800n; // ReportsStatus | ReportsEffectiveConfig | ReportsHealth
-    const e1 = { configMap: { configMap: { 'main.yaml': { body: new TextEncoder().encode('receivers: {}\n'), contentType: 'text/yaml' } } } };
+    const e1 = {
+      configMap: {
+        configMap: { 'main.yaml': { body: new TextEncoder().encode('receivers: {}\n'), contentType: 'text/yaml' } },
+      },
+    };
     await send({
       ...fullReport(uid, 0n, {}, 'case-35'),
       capabilities: caps,
       effectiveConfig: e1,
       health: { healthy: true, status: 'starting' },
     });
-    expect(hasFullStateFlag(expectAck(await send({ instanceUid: uid, sequenceNum: 1n, capabilities: caps, health: { healthy: false, lastError: 'boom', status: 'degraded' } }), uid))).toBe(false);
+    expect(
+      hasFullStateFlag(
+        expectAck(
+          await send({
+            instanceUid: uid,
+            sequenceNum: 1n,
+            capabilities: caps,
+            health: { healthy: false, lastError: 'boom', status: 'degraded' },
+          }),
+          uid,
+        ),
+      ),
+    ).toBe(false);
 
     const merged = await api.waitAgent(uid, (a) => {
       expect(seqOf(a)).toBe(1n);
@@ -172,7 +252,11 @@ describe('sequence numbers and ReportFullState', () => {
   it('case 37: uint64 precision: capability bit 40, seq around 2^53 and 2^64−1', async () => {
     const uid = newUid();
     // caps = 1 | 2^40 on the wire: `20 81 80 80 80 80 20`.
-    const withDesc = concat(wire.bytes(1, uid), hex('20 81 80 80 80 80 20'), a2s({ agentDescription: description({ 'service.name': 'case-37' }) }));
+    const withDesc = concat(
+      wire.bytes(1, uid),
+      hex('20 81 80 80 80 80 20'),
+      a2s({ agentDescription: description({ 'service.name': 'case-37' }) }),
+    );
     expectAck(await send(withDesc), uid);
     await api.waitAgent(uid, (a) => expect(big(a.capabilities) & 0xffffn).toBe(0x1n));
 
@@ -184,7 +268,12 @@ describe('sequence numbers and ReportFullState', () => {
     await api.waitAgent(big1, (a) => expect(String(a.sequenceNum)).toBe(String(p + 3n)));
 
     const max = newUid();
-    const maxSeq = concat(wire.bytes(1, max), hex('10 ffffffffffffffffff01'), wire.uint(4, 1), a2s({ agentDescription: description({ 'service.name': 'case-37-max' }) }));
+    const maxSeq = concat(
+      wire.bytes(1, max),
+      hex('10 ffffffffffffffffff01'),
+      wire.uint(4, 1),
+      a2s({ agentDescription: description({ 'service.name': 'case-37-max' }) }),
+    );
     expectAck(await send(maxSeq), max);
     await api.waitAgent(max, (a) => expect(String(a.sequenceNum)).toBe(String(2n ** 64n - 1n)));
   });
@@ -240,27 +329,37 @@ describe('commands and custom messages', () => {
     expect(withCommand!.remoteConfig).toBeUndefined();
     expect(withCommand!.connectionSettings).toBeUndefined();
     expect(withCommand!.flags).toBe(0n);
-    const after = expectAck(await send(poll(http, seq++, 0x401n)), http);
+    const after = expectAck(await send(poll(http, seq, 0x401n)), http);
     expect(after.command, 'delivered once').toBeUndefined();
   });
 
   it('case 45: custom messages go only to declared capabilities; unknown ones from the agent get a plain Ack', async () => {
     const uid = newUid();
     const first = expectAck(
-      await send({ ...fullReport(uid, 0n, {}, 'case-45'), customCapabilities: { capabilities: ['com.example.pause'] } }),
+      await send({
+        ...fullReport(uid, 0n, {}, 'case-45'),
+        customCapabilities: { capabilities: ['com.example.pause'] },
+      }),
       uid,
     );
     expect(first.customMessage).toBeUndefined();
     // The agent sends a custom message for a capability nobody supports: Ack, no error, no side effect.
     const reply = expectAck(
-      await send({ ...poll(uid, 1n), customMessage: { capability: 'com.example.unknown', type: 'poke', data: new Uint8Array([1, 2, 3]) } }),
+      await send({
+        ...poll(uid, 1n),
+        customMessage: { capability: 'com.example.unknown', type: 'poke', data: new Uint8Array([1, 2, 3]) },
+      }),
       uid,
     );
     expect(reply.customMessage).toBeUndefined();
     await api.waitAgent(uid, (a) => expect(a.customCapabilities).toEqual(['com.example.pause']));
 
     // Operator → declared capability: delivered on the next poll (exactly once), intact.
-    const accepted = await api.customMessage(uid, { capability: 'com.example.pause', type: 'pause', data: new Uint8Array([9, 8, 7]) });
+    const accepted = await api.customMessage(uid, {
+      capability: 'com.example.pause',
+      type: 'pause',
+      data: new Uint8Array([9, 8, 7]),
+    });
     expect(accepted.status).toBe(202);
     let seq = 2n;
     let delivered;
@@ -276,11 +375,19 @@ describe('commands and custom messages', () => {
     expect(expectAck(await send(poll(uid, seq++)), uid).customMessage, 'delivered once').toBeUndefined();
 
     // Operator → undeclared capability: refused by the api.
-    const refused = await api.customMessage(uid, { capability: 'com.example.other', type: 'x', data: new Uint8Array() });
+    const refused = await api.customMessage(uid, {
+      capability: 'com.example.other',
+      type: 'x',
+      data: new Uint8Array(),
+    });
     expect(refused.status).toBe(409);
 
     // A message queued while declared, then the agent drops the capability: never sent.
-    const queued = await api.customMessage(uid, { capability: 'com.example.pause', type: 'pause', data: new Uint8Array([1]) });
+    const queued = await api.customMessage(uid, {
+      capability: 'com.example.pause',
+      type: 'pause',
+      data: new Uint8Array([1]),
+    });
     expect(queued.status).toBe(202);
     const dropped = expectAck(await send({ ...poll(uid, seq++), customCapabilities: { capabilities: [] } }), uid);
     expect(dropped.customMessage).toBeUndefined();
@@ -359,7 +466,10 @@ describe('hostile and unusual input', () => {
   it('case 50: empty sub-messages are present: `72 00` completes a report, `4a 00` disconnects', async () => {
     const caps = 0x4001n; // ReportsStatus | ReportsAvailableComponents
     const withComponents = newUid();
-    const r1 = expectAck(await send(concat(a2s(fullReport(withComponents, 0n, { capabilities: caps }, 'case-50')), hex('7200'))), withComponents);
+    const r1 = expectAck(
+      await send(concat(a2s(fullReport(withComponents, 0n, { capabilities: caps }, 'case-50')), hex('7200'))),
+      withComponents,
+    );
     expect(hasFullStateFlag(r1), 'available_components `72 00` is present, so the report is complete').toBe(false);
     const without = newUid();
     const r2 = expectAck(await send(fullReport(without, 0n, { capabilities: caps }, 'case-50')), without);
@@ -372,6 +482,22 @@ describe('hostile and unusual input', () => {
 });
 
 describe('liveness', () => {
+  it('case 52 (WS): a 0x2000 agent silent on a live socket goes offline after ~k×interval; its next message brings it back', async () => {
+    const ws = await wsConnect();
+    const uid = newUid();
+    const caps = 0x2001n;
+    const first = expectAck(await ws.request(fullReport(uid, 0n, { capabilities: caps }, 'case-52-ws')), uid);
+    expect(first.connectionSettings?.opamp?.heartbeatIntervalSeconds).toBe(BigInt(HEARTBEAT_S));
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('connected'));
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('offline'), {
+      timeoutMs: MISSED * HEARTBEAT_S * 1000 + 5_000,
+    });
+    expect(ws.isOpen).toBe(true);
+    expectAck(await ws.request(poll(uid, 1n, caps)), uid);
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('connected'));
+    ws.destroy();
+  });
+
   it(`case 52: a 0x2000 agent is offered ${HEARTBEAT_S} s heartbeats, stays online while polling, goes offline after ~${MISSED}×${HEARTBEAT_S} s of silence`, async () => {
     const uid = newUid();
     const caps = 0x2001n;
@@ -390,12 +516,14 @@ describe('liveness', () => {
       await new Promise((r) => setTimeout(r, (HEARTBEAT_S * 1000) / 2));
     }
     const silentSince = Date.now();
-    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('offline'), { timeoutMs: MISSED * HEARTBEAT_S * 1000 + 5_000 });
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('offline'), {
+      timeoutMs: MISSED * HEARTBEAT_S * 1000 + 5_000,
+    });
     const silentFor = Date.now() - silentSince;
     expect(silentFor).toBeGreaterThanOrEqual(MISSED * HEARTBEAT_S * 1000 - 500);
 
     // Back online on the next message; its state was kept.
-    expectAck(await send(poll(uid, seq++, caps)), uid);
+    expectAck(await send(poll(uid, seq, caps)), uid);
     await api.waitAgent(uid, (a) => {
       expect(a.connectionState).toBe('connected');
       expect(identifying(a)['service.name']).toBe('case-52');
@@ -419,4 +547,3 @@ function nestedHealth(depth: number): Uint8Array {
   headers.reverse();
   return concat(Uint8Array.of(0x2a), wire.varint(len), ...headers);
 }
-

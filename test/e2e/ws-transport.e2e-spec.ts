@@ -3,7 +3,16 @@
 // malformed messages in a row.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { a2s, concat, hex, parseServerFrame, RawWsClient, uidText, wire, type WsClose } from '../support/opamp-raw-client.js';
+import {
+  a2s,
+  concat,
+  hex,
+  parseServerFrame,
+  RawWsClient,
+  uidText,
+  wire,
+  type WsClose,
+} from '../support/opamp-raw-client.js';
 import { eventually, settlesWithin, withTimeout } from '../support/wait.js';
 import { expectNeverStored, fullReport, newUid, poll } from './helpers/agents.js';
 import { expectAck, expectBadRequest, expectUuidV7, hasFullStateFlag } from './helpers/opamp-assert.js';
@@ -16,6 +25,8 @@ const MAX_MALFORMED = 5;
 
 let stack: Stack;
 let api: Api;
+/** A second gateway pod on the same bus, for routing across gateways. */
+let otherGatewayWs: string;
 const open: RawWsClient[] = [];
 
 beforeAll(async () => {
@@ -28,6 +39,11 @@ beforeAll(async () => {
     },
   });
   api = apiFor(stack);
+  const other = await stack.addGateway({
+    OPAMP_MAX_MESSAGE_BYTES: String(LIMIT),
+    GATEWAY_PING_INTERVAL_MS: String(PING_MS),
+  });
+  otherGatewayWs = `ws://127.0.0.1:${other.port}/v1/opamp`;
 });
 
 afterAll(async () => {
@@ -35,8 +51,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function connect(opts: Parameters<typeof RawWsClient.open>[1] = {}): Promise<RawWsClient> {
-  const c = await RawWsClient.open(stack.opampWs, opts);
+async function connect(opts: Parameters<typeof RawWsClient.open>[1] = {}, url = stack.opampWs): Promise<RawWsClient> {
+  const c = await RawWsClient.open(url, opts);
   open.push(c);
   return c;
 }
@@ -112,8 +128,16 @@ describe('WebSocket transport', () => {
     await ws.sendRaw(concat(hex('8000'), a2s(fullReport(nonMinimal, 0n, {}, 'case-18-80-00'))));
     expectAck(await ws.nextServerToAgent(), nonMinimal);
     await api.waitAgent(nonMinimal, (a) => expect(identifying(a)['service.name']).toBe('case-18-80-00'));
+    // The longest zero varint (10 bytes) is still header 0; 11 bytes is not a uint64 varint.
+    const tenBytes = newUid();
+    await ws.sendRaw(concat(hex('80808080808080808000'), a2s(fullReport(tenBytes, 0n))));
+    expectAck(await ws.nextServerToAgent(), tenBytes);
+    const elevenBytes = newUid();
+    await ws.sendRaw(concat(hex('8080808080808080808000'), a2s(fullReport(elevenBytes, 0n))));
+    expectBadRequest(await ws.nextServerToAgent());
     await expectNeverStored(api, stack.opampHttp, one);
     await expectNeverStored(api, stack.opampHttp, eighty);
+    await expectNeverStored(api, stack.opampHttp, elevenBytes);
     ws.destroy();
   });
 
@@ -131,7 +155,9 @@ describe('WebSocket transport', () => {
     const ws = await connect();
     // A text frame whose bytes are a perfectly valid framed AgentToServer (all bytes are ASCII).
     const uid = Uint8Array.from(randomBytes(16), (b) => 0x41 + (b % 26));
-    const text = Buffer.from(concat(hex('00'), a2s({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n }))).toString('latin1');
+    const text = Buffer.from(concat(hex('00'), a2s({ instanceUid: uid, sequenceNum: 0n, capabilities: 1n }))).toString(
+      'latin1',
+    );
     await ws.sendText(text);
     const close = await withTimeout(ws.closed, 5_000, 'close after text frame');
     expect(close.code).toBe(1003);
@@ -186,6 +212,11 @@ describe('WebSocket transport', () => {
     await ws.sendRaw(frame);
     expect((await withTimeout(ws.closed, 5_000, 'close after inflating oversize frame')).code).toBe(1009);
     await expectNeverStored(api, stack.opampHttp, bomb);
+
+    // A pod without GATEWAY_WS_COMPRESSION does not negotiate the extension.
+    const plain = await connect({ perMessageDeflate: true }, otherGatewayWs);
+    expect(plain.ws.extensions).toBe('');
+    plain.destroy();
   });
 
   it('case 24: ping "p1" gets pong "p1"; the server pings, and a peer that stops answering is terminated and marked disconnected', async () => {
@@ -301,6 +332,56 @@ describe('WebSocket transport', () => {
     });
     second.destroy();
     clone.destroy();
+  });
+
+  it('a message split into continuation frames is reassembled; fragments adding up past the limit close 1009', async () => {
+    const ws = await connect();
+    const uid = newUid();
+    await ws.sendFragmented(concat(hex('00'), a2s(fullReport(uid, 0n, {}, 'fragmented'))), 3);
+    expectAck(await ws.nextServerToAgent(), uid);
+    const over = newUid();
+    await ws.sendFragmented(framedOfSize(over, LIMIT + 1), 4);
+    expect((await withTimeout(ws.closed, 5_000, 'close after oversize fragments')).code).toBe(1009);
+    await expectNeverStored(api, stack.opampHttp, over);
+  });
+
+  it('20 agents multiplexed on one WS, 5 interleaved messages each: every reply carries the right uid, in order', async () => {
+    const ws = await connect();
+    const uids = Array.from({ length: 20 }, () => newUid());
+    for (let seq = 0n; seq < 5n; seq++) {
+      for (const uid of uids) await ws.send(seq === 0n ? fullReport(uid, 0n) : poll(uid, seq));
+    }
+    const perUid = new Map<string, number>();
+    for (let i = 0; i < 100; i++) {
+      const s2a = await ws.nextServerToAgent();
+      expect(s2a.errorResponse).toBeUndefined();
+      expect(hasFullStateFlag(s2a), 'contiguous seq per agent: processed in order').toBe(false);
+      const key = uidText(s2a.instanceUid);
+      perUid.set(key, (perUid.get(key) ?? 0) + 1);
+    }
+    expect([...perUid.keys()].sort()).toEqual(uids.map(uidText).sort());
+    expect([...perUid.values()].every((n) => n === 5)).toBe(true);
+    await ws.close(1000);
+    for (const uid of uids.slice(0, 3)) await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('disconnected'));
+  });
+
+  it('case 29 across gateway pods: the reconnect on pod B closes the old socket on pod A (1008); pushes follow the agent to B', async () => {
+    const onA = await connect();
+    const uid = newUid();
+    expectAck(await onA.request(fullReport(uid, 0n, { capabilities: 0x401n }, 'case-29-pods')), uid);
+    await api.waitAgent(uid, (a) => expect(a.connectionState).toBe('connected'));
+
+    const onB = await connect({}, otherGatewayWs);
+    expectAck(await onB.request(fullReport(uid, 1n, { capabilities: 0x401n }, 'case-29-pods')), uid);
+    expect((await withTimeout(onA.closed, 5_000, 'close of the connection on pod A')).code).toBe(1008);
+    expect(onA.pending).toBe(0);
+
+    const restart = await api.restart(uid);
+    expect(restart.status).toBe(202);
+    const push = await onB.nextServerToAgent(10_000);
+    expect(uidText(push.instanceUid)).toBe(uidText(uid));
+    expect(push.command).toBeDefined();
+    onB.destroy();
   });
 
   it('no process crashed after the malformed input: gateway and fleet alive and healthy', async () => {

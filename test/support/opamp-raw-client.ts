@@ -5,7 +5,12 @@
 // byte for byte as given (gzip, chunked, arbitrary headers), and every reply is decoded with the
 // generated protobuf schema only.
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { request as httpRequestRaw, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import {
+  request as httpRequestRaw,
+  type Agent as HttpAgent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import {
@@ -40,7 +45,10 @@ export function decodeS2A(bytes: Uint8Array): ServerToAgent {
 }
 
 /** AgentDescription from two plain string maps. */
-export function description(identifying: Record<string, string>, nonIdentifying: Record<string, string> = {}): AgentDescription {
+export function description(
+  identifying: Record<string, string>,
+  nonIdentifying: Record<string, string> = {},
+): AgentDescription {
   const kv = (m: Record<string, string>) =>
     Object.entries(m).map(([key, v]) => ({ key, value: { value: { case: 'stringValue' as const, value: v } } }));
   return create(AgentDescriptionSchema, {
@@ -204,7 +212,10 @@ export class RawWsClient {
   }
 
   /** Attempts an upgrade and reports the status: 101, or the refusal status and headers. */
-  static async tryUpgrade(url: string, opts: WsOpenOptions = {}): Promise<{ status: number; headers: IncomingHttpHeaders; client?: RawWsClient }> {
+  static async tryUpgrade(
+    url: string,
+    opts: WsOpenOptions = {},
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; client?: RawWsClient }> {
     try {
       const client = await RawWsClient.open(url, opts);
       return { status: client.upgradeStatus, headers: client.upgradeHeaders, client };
@@ -225,11 +236,27 @@ export class RawWsClient {
 
   /** Sends the bytes as one binary WS message, exactly as given (no header added). */
   sendRaw(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => this.ws.send(bytes, { binary: true }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.ws.send(bytes, { binary: true }, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** Sends the bytes as one binary message split into `parts` WS frames (continuation frames). */
+  async sendFragmented(bytes: Uint8Array, parts: number): Promise<void> {
+    const size = Math.ceil(bytes.length / parts);
+    for (let i = 0; i < parts; i++) {
+      const piece = bytes.subarray(i * size, Math.min(bytes.length, (i + 1) * size));
+      const fin = i === parts - 1;
+      await new Promise<void>((resolve, reject) =>
+        this.ws.send(piece, { binary: true, fin, compress: false }, (err) => (err ? reject(err) : resolve())),
+      );
+    }
   }
 
   sendText(text: string): Promise<void> {
-    return new Promise((resolve, reject) => this.ws.send(text, { binary: false }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.ws.send(text, { binary: false }, (err) => (err ? reject(err) : resolve())),
+    );
   }
 
   /** Sends `00` + protobuf bytes (the canonical OpAMP WS framing). */
@@ -247,7 +274,8 @@ export class RawWsClient {
     for (;;) {
       const msg = this.inbox.shift();
       if (msg) return msg;
-      if (this.closeInfo) throw new Error(`socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for a message`);
+      if (this.closeInfo)
+        throw new Error(`socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for a message`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no WebSocket message within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
@@ -309,7 +337,8 @@ export class RawWsClient {
 
   /** Starts the close handshake and resolves with the close the server completed it with. */
   close(code = 1000, reason = ''): Promise<WsClose> {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+      this.ws.close(code, reason);
     return this.closed;
   }
 
@@ -329,7 +358,8 @@ export class RawWsClient {
 export function parseServerFrame(msg: WsMessage): ServerToAgent {
   if (!msg.isBinary) throw new Error(`expected a binary frame, got text "${msg.data.toString('utf8').slice(0, 80)}"`);
   if (msg.data.length === 0) throw new Error('empty binary frame (no header)');
-  if (msg.data[0] !== 0x00) throw new Error(`frame header is 0x${msg.data[0]!.toString(16)}, expected the canonical 0x00`);
+  if (msg.data[0] !== 0x00)
+    throw new Error(`frame header is 0x${msg.data[0]!.toString(16)}, expected the canonical 0x00`);
   return decodeS2A(msg.data.subarray(1));
 }
 
@@ -344,6 +374,8 @@ export interface HttpOptions {
   chunked?: boolean;
   chunkSize?: number;
   timeoutMs?: number;
+  /** A keep-alive agent to reuse connections; default: a fresh connection per request. */
+  agent?: HttpAgent;
 }
 
 export interface HttpResult {
@@ -357,6 +389,8 @@ export interface HttpResult {
   serverToAgent?: ServerToAgent;
   /** The request body could not be fully written (server stopped reading); the status still counts. */
   writeError?: string;
+  /** The request went over a kept-alive connection used before. */
+  reusedSocket: boolean;
 }
 
 /**
@@ -377,7 +411,7 @@ export function httpRequest(url: string, opts: HttpOptions = {}): Promise<HttpRe
       settled = true;
       reject(err);
     };
-    const req = httpRequestRaw(url, { method: opts.method ?? 'POST', headers, agent: false }, (res) => {
+    const req = httpRequestRaw(url, { method: opts.method ?? 'POST', headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (err) => fail(err));
@@ -387,13 +421,21 @@ export function httpRequest(url: string, opts: HttpOptions = {}): Promise<HttpRe
         clearTimeout(timer);
         const rawBody = Buffer.concat(chunks);
         let plain = rawBody;
-        if (String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip' && rawBody.length > 0) plain = gunzipSync(rawBody);
-        const result: HttpResult = { status: res.statusCode ?? 0, headers: res.headers, rawBody, body: plain, writeError };
+        if (String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip' && rawBody.length > 0)
+          plain = gunzipSync(rawBody);
+        const result: HttpResult = {
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          rawBody,
+          body: plain,
+          writeError,
+          reusedSocket: req.reusedSocket,
+        };
         if (String(res.headers['content-type'] ?? '').startsWith(PROTOBUF) && plain.length > 0) {
           result.serverToAgent = decodeS2A(plain);
         }
         resolve(result);
-        req.destroy();
+        if (!opts.agent) req.destroy();
       });
     });
     const timer = setTimeout(() => {
@@ -439,10 +481,15 @@ export interface OpampPostOptions {
   acceptEncoding?: string;
   chunked?: boolean;
   timeoutMs?: number;
+  agent?: HttpAgent;
 }
 
 /** POST one AgentToServer (given as bytes or as an init object) to the OpAMP HTTP endpoint. */
-export function postOpamp(url: string, msg: Uint8Array | AgentToServerInit, opts: OpampPostOptions = {}): Promise<HttpResult> {
+export function postOpamp(
+  url: string,
+  msg: Uint8Array | AgentToServerInit,
+  opts: OpampPostOptions = {},
+): Promise<HttpResult> {
   const bytes = msg instanceof Uint8Array ? msg : a2s(msg);
   const headers: Record<string, string | number> = { 'Content-Type': PROTOBUF, ...(opts.headers ?? {}) };
   let body = bytes;
@@ -451,5 +498,12 @@ export function postOpamp(url: string, msg: Uint8Array | AgentToServerInit, opts
     headers['Content-Encoding'] = 'gzip';
   }
   if (opts.acceptEncoding !== undefined) headers['Accept-Encoding'] = opts.acceptEncoding;
-  return httpRequest(url, { method: 'POST', headers, body, chunked: opts.chunked, timeoutMs: opts.timeoutMs });
+  return httpRequest(url, {
+    method: 'POST',
+    headers,
+    body,
+    chunked: opts.chunked,
+    timeoutMs: opts.timeoutMs,
+    agent: opts.agent,
+  });
 }

@@ -37,7 +37,8 @@ export async function waitFor<T>(
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
   const what = opts.description ? ` (${opts.description})` : '';
-  const detail = lastError instanceof Error ? `: last error: ${lastError.message}` : `: last value ${String(lastValue)}`;
+  const detail =
+    lastError instanceof Error ? `: last error: ${lastError.message}` : `: last value ${String(lastValue)}`;
   const err = new Error(`condition not met within ${timeoutMs} ms${what}${detail}`);
   if (lastError instanceof Error) (err as Error & { cause?: unknown }).cause = lastError;
   throw err;
@@ -85,7 +86,13 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -1,3 +1,4 @@
+import { withDeadline } from '@opamp/bus';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { HealthService } from '@opamp/telemetry';
 import { LivenessService } from './agents/liveness.service.js';
@@ -48,7 +49,13 @@ export class FleetLifecycle implements OnApplicationBootstrap, BeforeApplication
     } finally {
       clearTimeout(timer);
     }
-    await this.ownership.releaseAll();
-    this.logger.log('drained: leases released');
+    // Without Redis the leases cannot be released; they lapse after their TTL instead.
+    const released = await withDeadline(
+      this.ownership.releaseAll().then(() => true),
+      5000,
+    );
+    this.logger.log(
+      released ? 'drained: leases released' : 'drained: Redis unreachable, leases will lapse after their TTL',
+    );
   }
 }

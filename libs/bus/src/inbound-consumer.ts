@@ -3,6 +3,7 @@ import type { InboundEnvelope } from '@opamp/proto';
 import { decodeInbound, envelopeBytes, type RawStreamEntry } from './envelopes.js';
 import { ConsumerGroups, StreamKeys } from './keys.js';
 import { sleep } from './outbound-reader.js';
+import { withDeadline } from './redis.js';
 
 export interface InboundEntry {
   id: string;
@@ -84,9 +85,10 @@ export class InboundConsumer {
     this.loop = this.run();
   }
 
-  async stop(): Promise<void> {
+  async stop(timeoutMs = 5000): Promise<void> {
     this.running = false;
-    await this.loop?.catch(() => undefined);
+    // A read queued while Redis is unreachable may never settle: bound the wait.
+    await withDeadline(this.loop?.catch(() => undefined) ?? Promise.resolve(), timeoutMs);
     await Promise.all([...this.slots.values()].map((s) => s.busy?.catch(() => undefined)));
   }
 

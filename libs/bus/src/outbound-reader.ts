@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { OutboundEnvelope } from '@opamp/proto';
 import { decodeOutbound, envelopeBytes, type RawStreamEntry } from './envelopes.js';
 import { StreamKeys } from './keys.js';
+import { withDeadline } from './redis.js';
 
 export interface OutboundReaderOptions {
   blockMs?: number;
@@ -76,9 +77,10 @@ export class OutboundReader {
 
   async stop(): Promise<void> {
     this.running = false;
-    // Unblock a pending XREAD BLOCK promptly.
+    // Unblock a pending XREAD BLOCK promptly. With Redis down, a command queued while
+    // reconnecting is never settled by disconnect(): don't wait for it forever.
     this.redis.disconnect();
-    await this.loop?.catch(() => undefined);
+    await withDeadline(this.loop?.catch(() => undefined) ?? Promise.resolve(), 2000);
   }
 }
 

@@ -54,3 +54,32 @@ export async function connectRedis(client: Redis, url: string, timeoutMs = 10_00
 export function isRedisReady(client: Redis): boolean {
   return client.status === 'ready';
 }
+
+/**
+ * Closes a client without ever hanging shutdown: QUIT flushes what is queued, but when Redis
+ * is down it would wait for reconnects, so after `timeoutMs` the socket is simply dropped.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([client.quit(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  } catch {
+    // already closed
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
+}
+
+/** Resolves with the promise's value, or with `undefined` once `timeoutMs` has passed. */
+export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -9,7 +9,12 @@ import type { Api } from './stack.js';
 export const newUid = (): Uint8Array => uuidv7();
 
 /** A full status report for an agent with only ReportsStatus (0x1): description is all it owes. */
-export function fullReport(uid: Uint8Array, seq: bigint, extra: Partial<AgentToServerInit> = {}, name = 'e2e-agent'): AgentToServerInit {
+export function fullReport(
+  uid: Uint8Array,
+  seq: bigint,
+  extra: Partial<AgentToServerInit> = {},
+  name = 'e2e-agent',
+): AgentToServerInit {
   return {
     instanceUid: uid,
     sequenceNum: seq,
@@ -23,7 +28,12 @@ export function fullReport(uid: Uint8Array, seq: bigint, extra: Partial<AgentToS
 }
 
 /** A "compressed" message: uid, seq and caps only. */
-export function poll(uid: Uint8Array, seq: bigint, caps = 0x1n, extra: Partial<AgentToServerInit> = {}): AgentToServerInit {
+export function poll(
+  uid: Uint8Array,
+  seq: bigint,
+  caps = 0x1n,
+  extra: Partial<AgentToServerInit> = {},
+): AgentToServerInit {
   return { instanceUid: uid, sequenceNum: seq, capabilities: caps, ...extra };
 }
 

@@ -57,7 +57,8 @@ export function expectUnavailable(msg: ServerToAgent, uid: Uint8Array): void {
   expect(msg.errorResponse, 'error_response must be present').toBeDefined();
   expect(msg.errorResponse!.type).toBe(ServerErrorResponseType.ServerErrorResponseType_Unavailable);
   expect(msg.errorResponse!.Details.case).toBe('retryInfo');
-  const nanos = msg.errorResponse!.Details.case === 'retryInfo' ? msg.errorResponse!.Details.value.retryAfterNanoseconds : 0n;
+  const nanos =
+    msg.errorResponse!.Details.case === 'retryInfo' ? msg.errorResponse!.Details.value.retryAfterNanoseconds : 0n;
   expect(nanos > 0n, 'retry_after_nanoseconds > 0').toBe(true);
   expect(uidOf(msg.instanceUid)).toBe(uidOf(uid));
   expectErrorExclusive(msg);

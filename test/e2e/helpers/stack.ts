@@ -59,7 +59,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (fleet) started.push(fleet);
     const [gateway, api] = await Promise.all([
       startApp('gateway', { ...baseGatewayEnv(), ...(opts.gateway ?? {}) }, { timeoutMs: 60_000 }),
-      opts.api === false ? Promise.resolve(undefined) : startApp('api', { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ...(opts.api ?? {}) }, { timeoutMs: 60_000 }),
+      opts.api === false
+        ? Promise.resolve(undefined)
+        : startApp('api', { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ...(opts.api ?? {}) }, { timeoutMs: 60_000 }),
     ]);
     started.push(gateway);
     if (api) started.push(api);
@@ -102,7 +104,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
 /** True while the process has not exited. */
 export async function isAlive(app: RunningApp): Promise<boolean> {
-  const state = await Promise.race([app.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('alive'), 20))]);
+  const state = await Promise.race([
+    app.exited.then(() => 'exited'),
+    new Promise((r) => setTimeout(() => r('alive'), 20)),
+  ]);
   return state === 'alive';
 }
 
@@ -112,6 +117,21 @@ export async function expectHealthy(app: RunningApp): Promise<void> {
   const res = await fetch(`${app.url}/healthz`, { signal: AbortSignal.timeout(5_000) });
   expect(res.status, `${app.name} /healthz`).toBe(200);
   await res.body?.cancel();
+}
+
+/** Sum of a Prometheus metric's samples on an app's /metrics (0 when absent). Labels are matched as given. */
+export async function metricValue(app: RunningApp, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`${app.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  const text = await res.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labelText = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 /** Resident set size of a process in bytes (Linux /proc). */
@@ -152,7 +172,11 @@ export class Api {
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
-      headers: { Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...this.headers },
+      headers: {
+        Accept: 'application/json',
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...this.headers,
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
@@ -179,7 +203,11 @@ export class Api {
   }
 
   /** Polls GET /api/v1/agents/{uid} until `check` (assertions) passes; returns the last view. */
-  async waitAgent(uid: Uint8Array | string, check: (agent: AgentView) => void, opts: WaitOptions = {}): Promise<AgentView> {
+  async waitAgent(
+    uid: Uint8Array | string,
+    check: (agent: AgentView) => void,
+    opts: WaitOptions = {},
+  ): Promise<AgentView> {
     return eventually(
       async () => {
         const agent = await this.agent(uid);

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { BusPublisher, connectRedis, createRedis, isRedisReady } from '@opamp/bus';
+import { BusPublisher, closeRedis, connectRedis, createRedis, isRedisReady } from '@opamp/bus';
 import { HealthService } from '@opamp/telemetry';
 import { API_CONFIG, type ApiConfig } from '../api.config.js';
 
@@ -29,6 +29,6 @@ export class BusService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

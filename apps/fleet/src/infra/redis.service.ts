@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { connectRedis, createRedis, isRedisReady } from '@opamp/bus';
+import { closeRedis, connectRedis, createRedis, isRedisReady } from '@opamp/bus';
 import { HealthService } from '@opamp/telemetry';
 import { FLEET_CONFIG, type FleetConfig } from '../fleet.config.js';
 
@@ -42,8 +42,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.client.quit().catch(() => this.client.disconnect());
-    await this.streams.quit().catch(() => this.streams.disconnect());
+    await Promise.all([closeRedis(this.client), closeRedis(this.streams)]);
     this.blocking.disconnect();
   }
 }

@@ -4,9 +4,11 @@ import {
   BusPublisher,
   GatewayPresence,
   OutboundReader,
+  closeRedis,
   connectRedis,
   createRedis,
   isRedisReady,
+  withDeadline,
   type InboundEnvelopeInit,
 } from '@opamp/bus';
 import type { OutboundEnvelope } from '@opamp/proto';
@@ -86,7 +88,7 @@ export class GatewayBusService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.reader?.stop();
     this.pending.close();
-    await this.presence.stop();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await withDeadline(this.presence.stop(), 2000);
+    await closeRedis(this.redis);
   }
 }

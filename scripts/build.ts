@@ -1,0 +1,67 @@
+// `npm run build`: compiles apps/ and libs/ to plain ESM JavaScript in dist/ with SWC
+// (decorator metadata for Nest, `@opamp/*` aliases rewritten to relative paths), and copies the
+// SQL migrations next to the code that applies them. Running from dist/ instead of transpiling
+// at start-up saves ~100 MiB of RSS per process and seconds of start time; `npm start` and the
+// container images run this output. Type checking is `npm run typecheck`'s job, not this one's.
+import { transformFile, type Options } from '@swc/core';
+import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const DIST = path.join(ROOT, 'dist');
+const SOURCE_DIRS = ['apps', 'libs'];
+const SKIP = /(\.spec|\.medium-spec|\.e2e-spec|\.d)\.ts$/;
+
+async function* sources(dir: string): AsyncGenerator<string> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name === 'node_modules' || entry.name === 'testing') continue;
+      yield* sources(full);
+    } else if (entry.name.endsWith('.ts') && !SKIP.test(entry.name)) {
+      yield full;
+    }
+  }
+}
+
+function swcOptions(file: string): Options {
+  return {
+    filename: file,
+    sourceMaps: true,
+    module: { type: 'es6', resolveFully: true },
+    jsc: {
+      target: 'es2023',
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      keepClassNames: true,
+      baseUrl: ROOT,
+      paths: { '@opamp/*': ['libs/*/src/index.ts'] },
+    },
+  };
+}
+
+export async function build(): Promise<number> {
+  await rm(DIST, { recursive: true, force: true });
+  let count = 0;
+  for (const dir of SOURCE_DIRS) {
+    for await (const file of sources(path.join(ROOT, dir))) {
+      const out = path.join(DIST, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+      const { code, map } = await transformFile(file, swcOptions(file));
+      await mkdir(path.dirname(out), { recursive: true });
+      await writeFile(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
+      if (map) await writeFile(`${out}.map`, map);
+      count++;
+    }
+  }
+  // migrate.ts finds the migrations at ../../../prisma/migrations relative to itself.
+  await cp(path.join(ROOT, 'prisma', 'migrations'), path.join(DIST, 'prisma', 'migrations'), { recursive: true });
+  await writeFile(path.join(DIST, 'package.json'), JSON.stringify({ type: 'module', private: true }, null, 2));
+  return count;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const t0 = Date.now();
+  const files = await build();
+  console.log(`built ${files} files into dist/ in ${Date.now() - t0} ms`);
+}
