@@ -71,6 +71,18 @@ const STATIC_CHECKS: { name: string; command: string[] }[] = [
     ],
   },
   {
+    name: 'format (prettier --check)',
+    command: [
+      'node_modules/.bin/prettier',
+      '--check',
+      '--log-level=warn',
+      'apps/**/*.ts',
+      'libs/**/*.ts',
+      'scripts/**/*.ts',
+      'test/**/*.ts',
+    ],
+  },
+  {
     name: 'generated protobuf and Prisma code up to date',
     command: ['bash', '-c', 'bash scripts/check-generated.sh && bash scripts/check-prisma-generated.sh'],
   },
