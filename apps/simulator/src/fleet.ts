@@ -1,6 +1,12 @@
 // Runs many SimulatedAgents in one process: ramped start, aggregated counters, status lines and
 // a final summary. Used by the CLI; benchmarks can use it directly.
-import { SimulatedAgent, shouldFailConfig, type AgentStats, type SimulatedAgentOptions } from './simulated-agent.js';
+import {
+  SimulatedAgent,
+  emptyAgentStats,
+  shouldFailConfig,
+  type AgentStats,
+  type SimulatedAgentOptions,
+} from './simulated-agent.js';
 import type { SimulatorConfig } from './cli.js';
 
 export interface FleetSnapshot extends AgentStats {
@@ -124,24 +130,11 @@ export class AgentFleet {
 
   snapshot(): FleetSnapshot {
     const s: FleetSnapshot = {
+      ...emptyAgentStats(),
       at: Date.now(),
       agents: this.config.agents,
       started: this.agents.length,
       connected: 0,
-      messagesSent: 0,
-      bytesSent: 0,
-      repliesReceived: 0,
-      errors: 0,
-      connects: 0,
-      disconnects: 0,
-      reconnectAttempts: 0,
-      throttled: 0,
-      fullStateRequests: 0,
-      configsApplied: 0,
-      configsFailed: 0,
-      restarts: 0,
-      uidChanges: 0,
-      customMessagesReceived: 0,
     };
     for (const a of this.agents) {
       if (a.connected) s.connected++;

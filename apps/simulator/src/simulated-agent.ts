@@ -136,6 +136,26 @@ export interface AgentStats {
   customMessagesReceived: number;
 }
 
+/** All counters at zero (one agent's start, or the base of a fleet-wide sum). */
+export function emptyAgentStats(): AgentStats {
+  return {
+    messagesSent: 0,
+    bytesSent: 0,
+    repliesReceived: 0,
+    errors: 0,
+    connects: 0,
+    disconnects: 0,
+    reconnectAttempts: 0,
+    throttled: 0,
+    fullStateRequests: 0,
+    configsApplied: 0,
+    configsFailed: 0,
+    restarts: 0,
+    uidChanges: 0,
+    customMessagesReceived: 0,
+  };
+}
+
 export interface SimulatedAgentEvents {
   connected: [];
   disconnected: [info: { code: number; reason: string }];
@@ -221,22 +241,7 @@ export function shouldFailConfig(index: number, percent: number): boolean {
 }
 
 export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
-  readonly stats: AgentStats = {
-    messagesSent: 0,
-    bytesSent: 0,
-    repliesReceived: 0,
-    errors: 0,
-    connects: 0,
-    disconnects: 0,
-    reconnectAttempts: 0,
-    throttled: 0,
-    fullStateRequests: 0,
-    configsApplied: 0,
-    configsFailed: 0,
-    restarts: 0,
-    uidChanges: 0,
-    customMessagesReceived: 0,
-  };
+  readonly stats: AgentStats = emptyAgentStats();
 
   private readonly opts: SimulatedAgentOptions;
   private readonly transport: AgentTransport;
