@@ -9,7 +9,7 @@
 // supervising script, which can then stop the apps before the databases they flush to. A server
 // left behind by a supervisor that was SIGKILLed is recognised at the next start (owner file
 // beside the data directory) and shut down before a new one starts.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, open, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
@@ -240,6 +240,75 @@ function trackServer(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+interface ServerSpec {
+  what: string;
+  command: string;
+  args: string[];
+  dataDir: string;
+  logFile: string;
+  port: number;
+  spawnOptions?: Pick<SpawnOptions, 'uid' | 'gid' | 'env'>;
+  /** Sent by the exit hook when this process ends with the server still running. */
+  exitSignal: NodeJS.Signals;
+  /** Asks the server to shut down gracefully. */
+  requestStop(pid: number): Promise<void>;
+  graceMs: number;
+  /** Sent one after the other (5 s apart) when the server outlives graceMs. */
+  escalation: NodeJS.Signals[];
+  log: Logger;
+}
+
+interface SpawnedServer {
+  child: ChildProcess;
+  pid: number;
+  /** Idempotent: later calls return the first call's promise. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server in its own process group (detached: a terminal Ctrl-C must not stop the
+ * database before the apps that flush to it), logging to logFile, and records it in the owner
+ * file so a run that gets killed can be cleaned up by the next one.
+ */
+async function spawnServer(spec: ServerSpec): Promise<SpawnedServer> {
+  const logHandle = await open(spec.logFile, 'a');
+  if (spec.spawnOptions?.uid !== undefined) {
+    await chown(spec.logFile, spec.spawnOptions.uid, spec.spawnOptions.gid!).catch(() => undefined);
+  }
+  const child = spawn(spec.command, spec.args, {
+    ...spec.spawnOptions,
+    detached: true,
+    stdio: ['ignore', logHandle.fd, logHandle.fd],
+  });
+  await logHandle.close();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not spawn ${spec.command}`);
+  child.on('error', () => undefined);
+  trackServer(pid, spec.exitSignal);
+  await writeFile(
+    ownerFile(spec.dataDir),
+    JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: spec.port } satisfies OwnerRecord),
+  );
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await spec.requestStop(pid);
+        if (!(await waitForExit(pid, child, spec.graceMs))) {
+          spec.log(`${spec.what} did not stop within ${spec.graceMs / 1000} s; sending ${spec.escalation[0]}`);
+          for (const signal of spec.escalation) {
+            tryKill(pid, signal);
+            if (await waitForExit(pid, child, 5_000)) break;
+          }
+        }
+      }
+      running.delete(pid);
+      await unlink(ownerFile(spec.dataDir)).catch(() => undefined);
+    })());
+  return { child, pid, stop };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Postgres
 
@@ -420,8 +489,6 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
     }
   }
 
-  const logHandle = await open(logFile, 'a');
-  if (runAs.uid !== undefined) await chown(logFile, runAs.uid, runAs.gid!).catch(() => undefined);
   const args = [
     '-D',
     dataDir,
@@ -437,36 +504,21 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningPo
     'TimeZone=UTC',
     ...(options.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
-  // Own process group (detached): a terminal Ctrl-C must not stop the database before the apps.
-  const child = spawn(bins.postgres, args, {
-    ...runAs,
-    detached: true,
-    stdio: ['ignore', logHandle.fd, logHandle.fd],
-    env: { ...process.env, LC_ALL: 'C' },
+  const { child, pid, stop } = await spawnServer({
+    what: 'Postgres',
+    command: bins.postgres,
+    args,
+    dataDir,
+    logFile,
+    port: options.port,
+    spawnOptions: { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
+    exitSignal: 'SIGINT',
+    // SIGINT = "fast shutdown": roll back open transactions, disconnect clients, checkpoint, exit.
+    requestStop: async (p) => tryKill(p, 'SIGINT'),
+    graceMs: 60_000,
+    escalation: ['SIGQUIT', 'SIGKILL'],
+    log,
   });
-  await logHandle.close();
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not spawn ${bins.postgres}`);
-  child.on('error', () => undefined);
-  trackServer(pid, 'SIGINT');
-  await writeFile(
-    ownerFile(dataDir),
-    JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord),
-  );
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      // SIGINT = "fast shutdown": roll back open transactions, disconnect clients, checkpoint, exit.
-      tryKill(pid, 'SIGINT');
-      if (!(await waitForExit(pid, child, 60_000))) {
-        log('Postgres did not stop within 60 s; sending SIGQUIT');
-        tryKill(pid, 'SIGQUIT');
-        if (!(await waitForExit(pid, child, 5_000))) tryKill(pid, 'SIGKILL');
-      }
-      running.delete(pid);
-      await unlink(ownerFile(dataDir)).catch(() => undefined);
-    })());
 
   try {
     await waitForPostgres(options.port, child, logFile, 60_000);
@@ -487,10 +539,6 @@ async function ensureDatabase(port: number, database: string): Promise<void> {
   } finally {
     await client.end();
   }
-}
-
-export async function stopPostgres(postgres: RunningPostgres): Promise<void> {
-  await postgres.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,7 +623,6 @@ export async function startRedis(options: RedisOptions): Promise<RunningRedis> {
   await reclaimDataDir(dataDir, 'Redis', 'redis', 'SIGTERM', log);
   await assertPortFree(options.port, 'Redis');
 
-  const logHandle = await open(logFile, 'a');
   const args = [
     '--dir',
     dataDir,
@@ -590,32 +637,24 @@ export async function startRedis(options: RedisOptions): Promise<RunningRedis> {
     '--daemonize',
     'no',
   ];
-  const child = spawn(redisServer, args, { detached: true, stdio: ['ignore', logHandle.fd, logHandle.fd] });
-  await logHandle.close();
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not spawn ${redisServer}`);
-  child.on('error', () => undefined);
-  trackServer(pid, 'SIGTERM');
-  await writeFile(
-    ownerFile(dataDir),
-    JSON.stringify({ ownerPid: process.pid, serverPid: pid, port: options.port } satisfies OwnerRecord),
-  );
-
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        // SHUTDOWN fsyncs the append-only file; the server closes the connection without a reply.
-        await redisCommand(options.port, 'SHUTDOWN').catch(() => tryKill(pid, 'SIGTERM'));
-        if (!(await waitForExit(pid, child, 30_000))) {
-          log('Redis did not stop within 30 s; sending SIGKILL');
-          tryKill(pid, 'SIGKILL');
-          await waitForExit(pid, child, 5_000);
-        }
-      }
-      running.delete(pid);
-      await unlink(ownerFile(dataDir)).catch(() => undefined);
-    })());
+  const { child, pid, stop } = await spawnServer({
+    what: 'Redis',
+    command: redisServer,
+    args,
+    dataDir,
+    logFile,
+    port: options.port,
+    exitSignal: 'SIGTERM',
+    // SHUTDOWN fsyncs the append-only file; the server closes the connection without a reply.
+    requestStop: (p) =>
+      redisCommand(options.port, 'SHUTDOWN').then(
+        () => undefined,
+        () => tryKill(p, 'SIGTERM'),
+      ),
+    graceMs: 30_000,
+    escalation: ['SIGKILL'],
+    log,
+  });
 
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -636,10 +675,6 @@ export async function startRedis(options: RedisOptions): Promise<RunningRedis> {
     await sleep(50);
   }
   return { url: redisUrl(options.port), port: options.port, dataDir, pid, logFile, stop };
-}
-
-export async function stopRedis(redis: RunningRedis): Promise<void> {
-  await redis.stop();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { redactDatabaseUrl } from '../libs/database/src/database-url.js';
 import { applyMigrations } from '../libs/database/src/migrate.js';
 import { REPO_ROOT, startTestInfra, type RunningInfra } from './infra.js';
 
@@ -139,7 +140,7 @@ async function main(): Promise<number> {
     infra = await startTestInfra({ fresh: true });
     await applyMigrations(infra.databaseUrl);
     console.log(
-      `[test] Postgres ${infra.databaseUrl.replace(/:[^:@/]+@/, ':***@')} and Redis ${infra.redisUrl} ready, migrations applied (${Date.now() - t0} ms)`,
+      `[test] Postgres ${redactDatabaseUrl(infra.databaseUrl)} and Redis ${infra.redisUrl} ready, migrations applied (${Date.now() - t0} ms)`,
     );
     if (!interrupted) {
       vitestStatus = await runVitest(

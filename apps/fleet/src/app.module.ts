@@ -10,7 +10,7 @@ import { WriteBehindService } from './agents/write-behind.service.js';
 import { GatewayDirectory } from './bus/gateway-directory.js';
 import { ShardOwnershipService } from './bus/shard-ownership.service.js';
 import { ShardRegistry } from './bus/shard-registry.js';
-import { FLEET_CONFIG, type FleetConfig } from './fleet.config.js';
+import { FLEET_CONFIG, FLEET_POLICY, policyFromConfig, type FleetConfig } from './fleet.config.js';
 import { FleetLifecycle } from './fleet.lifecycle.js';
 import { RedisService } from './infra/redis.service.js';
 
@@ -22,6 +22,7 @@ export class FleetAppModule {
       imports: [HealthModule, DatabaseModule.forRoot({ url: config.DATABASE_URL })],
       providers: [
         { provide: FLEET_CONFIG, useValue: config },
+        { provide: FLEET_POLICY, useValue: policyFromConfig(config) },
         RedisService,
         ShardRegistry,
         ShardExecutor,

@@ -80,6 +80,8 @@ export const fleetEnv = {
 export type FleetConfig = EnvOf<typeof fleetEnv> & { replicaId: string; customCapabilities: string[] };
 
 export const FLEET_CONFIG = Symbol('FLEET_CONFIG');
+/** One FleetPolicy for the app, so message processing and liveness sweeps decide with the same settings. */
+export const FLEET_POLICY = Symbol('FLEET_POLICY');
 
 export function loadFleetConfig(source: Record<string, string | undefined> = process.env): FleetConfig {
   const env = loadEnv(fleetEnv, source);

@@ -160,6 +160,55 @@ describe('inbound shard streams', () => {
     expect(processed).toEqual([7]);
     await consumer.stop();
   });
+  it('never overlaps two batches of one shard while a sibling shard fails', async () => {
+    const publisher = new BusPublisher(await redis('pub5'), SHARDS);
+    const uid = uidOnShard(0);
+    let inFlight = 0;
+    let overlapped = false;
+    let failed = false;
+    const processed: number[] = [];
+    const consumer = new InboundConsumer(
+      await redis('o-block', true),
+      await redis('o'),
+      'order',
+      async (shard, entries) => {
+        if (shard === 1 && !failed) {
+          failed = true;
+          throw new Error('shard 1 handler failed once');
+        }
+        if (shard !== 0) return;
+        inFlight++;
+        if (inFlight > 1) overlapped = true;
+        // Outlasts the loop's back-off after the sibling's failure.
+        await new Promise((r) => setTimeout(r, 400));
+        inFlight--;
+        for (const e of entries) processed.push(Number(e.envelope!.receivedAtMs));
+      },
+      { batch: 1 },
+    );
+    await consumer.addShard(0);
+    await consumer.addShard(1);
+    for (let i = 0; i < 3; i++) {
+      await publisher.publishInbound({
+        instanceUid: uid,
+        transport: Transport.WEBSOCKET,
+        receivedAtMs: BigInt(i),
+        payload: { case: 'agentToServer', value: new Uint8Array([i]) },
+      });
+    }
+    await publisher.publishInbound({
+      instanceUid: uidOnShard(1),
+      transport: Transport.WEBSOCKET,
+      receivedAtMs: 0n,
+      payload: { case: 'agentToServer', value: new Uint8Array([0]) },
+    });
+    consumer.start();
+    await waitFor(() => processed.length === 3);
+    expect(failed).toBe(true);
+    expect(overlapped).toBe(false);
+    expect(processed).toEqual([0, 1, 2]);
+    await consumer.stop();
+  });
 });
 
 describe('shard leases', () => {
@@ -193,6 +242,36 @@ describe('shard leases', () => {
     for (let s = 0; s < SHARDS; s++) expect(await admin.get(RedisKeys.shardLease(s))).toBe('replica-a');
     await a.stop();
     for (let s = 0; s < SHARDS; s++) expect(await admin.get(RedisKeys.shardLease(s))).toBeNull();
+  });
+});
+
+describe('shard leases when taking a shard fails', () => {
+  it('hands the lease back, so the shard is not held by a replica that never reads it', async () => {
+    let failNext = true;
+    const lost: number[] = [];
+    const leases = new ShardLeaseManager(
+      await redis('lease-f'),
+      'replica-f',
+      1,
+      {
+        acquired: () => {
+          if (failNext) {
+            failNext = false;
+            throw new Error('XGROUP CREATE failed');
+          }
+        },
+        releasing: async () => undefined,
+        lost: (s) => void lost.push(s),
+      },
+      { ttlMs: 600, renewEveryMs: 100 },
+    );
+    await leases.tick();
+    expect(leases.owned.size).toBe(0);
+    expect(lost).toEqual([0]);
+    expect(await admin.get(RedisKeys.shardLease(0))).toBeNull();
+    await leases.tick();
+    expect([...leases.owned]).toEqual([0]);
+    await leases.stop();
   });
 });
 

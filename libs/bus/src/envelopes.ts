@@ -11,6 +11,7 @@ export type OutboundEnvelopeInit = MessageInitShape<typeof OutboundEnvelopeSchem
 
 /** The single Redis stream field that carries a serialized envelope. */
 export const ENVELOPE_FIELD = 'e';
+const ENVELOPE_FIELD_BYTES = Buffer.from(ENVELOPE_FIELD);
 
 export function encodeInbound(init: InboundEnvelopeInit): Buffer {
   const bytes = toBinary(InboundEnvelopeSchema, create(InboundEnvelopeSchema, init));
@@ -34,8 +35,10 @@ export function decodeOutbound(bytes: Uint8Array): OutboundEnvelope {
 export type RawStreamEntry = [id: Buffer, fields: Buffer[]];
 
 export function envelopeBytes(fields: Buffer[]): Buffer | undefined {
+  // Compared as bytes: runs for every stream entry read, and decoding each field name to a string
+  // would allocate for nothing.
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i]!.toString() === ENVELOPE_FIELD) return fields[i + 1];
+    if (fields[i]!.equals(ENVELOPE_FIELD_BYTES)) return fields[i + 1];
   }
   return undefined;
 }

@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import type { InboundEnvelope } from '@opamp/proto';
 import { decodeInbound, envelopeBytes, type RawStreamEntry } from './envelopes.js';
 import { ConsumerGroups, StreamKeys } from './keys.js';
-import { sleep } from './outbound-reader.js';
-import { withDeadline } from './redis.js';
+import { sleep, withDeadline } from './redis.js';
 
 export interface InboundEntry {
   id: string;
@@ -107,7 +106,7 @@ export class InboundConsumer {
       try {
         const recovering = [...this.slots.entries()].filter(([, s]) => s.recovering);
         if (recovering.length > 0) {
-          await Promise.all(recovering.map(([shard, slot]) => this.recover(shard, slot, batch)));
+          await settleAll(recovering.map(([shard, slot]) => this.recover(shard, slot, batch)));
           continue;
         }
         const shards = [...this.slots.keys()];
@@ -129,7 +128,7 @@ export class InboundConsumer {
           ...keys.map(() => '>'),
         )) as [Buffer, RawStreamEntry[]][] | null;
         if (!reply) continue;
-        await Promise.all(
+        await settleAll(
           reply.map(([key, entries]) => {
             const shard = shards[keys.indexOf(key.toString())];
             return shard === undefined ? undefined : this.process(shard, entries);
@@ -234,6 +233,17 @@ export class InboundConsumer {
     // Exact trimming: it runs at most once per `trimEveryMs` per shard, and keeps memory tight.
     if (minId && minId !== '0-0') await this.redis.xtrim(key, 'MINID', minId);
   }
+}
+
+/**
+ * Waits for every shard's batch, then rethrows the first failure. Unlike Promise.all it never
+ * returns while another shard's batch is still running: the loop would read that shard again and
+ * process its next batch concurrently with the previous one, breaking per-agent order.
+ */
+async function settleAll(work: Array<Promise<void> | undefined>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function compareIds(a: string, b: string): number {

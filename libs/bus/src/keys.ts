@@ -7,7 +7,6 @@ export const StreamKeys = {
   inbound: (shard: number): string => `opamp:in:{${shard}}`,
   /** Outbound stream of one gateway pod: ServerToAgent envelopes for the agents it holds. */
   outbound: (gatewayId: string): string => `opamp:out:${gatewayId}`,
-  outboundPattern: 'opamp:out:*',
 } as const;
 
 export const ConsumerGroups = {

@@ -95,7 +95,7 @@ export class ShardLeaseManager {
           const got = await this.redis.set(RedisKeys.shardLease(shard), this.replicaId, 'PX', this.ttlMs, 'NX');
           if (got === 'OK') {
             this.ownedShards.add(shard);
-            await this.hooks.acquired(shard);
+            await this.acquire(shard);
           }
         }
       }
@@ -104,6 +104,22 @@ export class ShardLeaseManager {
       // Redis unreachable: keep what we think we own until the TTL would have lapsed; the next
       // successful renewal tells us whether we still hold it.
       this.lastTickOk = false;
+    }
+  }
+
+  /**
+   * A lease whose `acquired` hook failed (e.g. Redis hiccuped while creating the consumer group)
+   * would otherwise be renewed forever by a replica that never reads the shard; hand it back so
+   * the next tick, here or on another replica, tries again.
+   */
+  private async acquire(shard: number): Promise<void> {
+    try {
+      await this.hooks.acquired(shard);
+    } catch (err) {
+      this.ownedShards.delete(shard);
+      this.hooks.lost(shard);
+      await this.redis.eval(RELEASE_IF_OWNER, 1, RedisKeys.shardLease(shard), this.replicaId).catch(() => undefined);
+      throw err;
     }
   }
 

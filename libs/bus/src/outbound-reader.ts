@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { OutboundEnvelope } from '@opamp/proto';
 import { decodeOutbound, envelopeBytes, type RawStreamEntry } from './envelopes.js';
 import { StreamKeys } from './keys.js';
-import { withDeadline } from './redis.js';
+import { sleep, withDeadline } from './redis.js';
 
 export interface OutboundReaderOptions {
   blockMs?: number;
@@ -83,5 +83,3 @@ export class OutboundReader {
     await withDeadline(this.loop?.catch(() => undefined) ?? Promise.resolve(), 2000);
   }
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -83,3 +83,5 @@ export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number): P
     clearTimeout(timer);
   }
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -12,6 +12,5 @@ export function shardOf(uid: Uint8Array, shards: number): number {
   return h % shards;
 }
 
-export function uidHex(uid: Uint8Array): string {
-  return Buffer.from(uid.buffer, uid.byteOffset, uid.byteLength).toString('hex');
-}
+/** The hex form of a uid that bus keys and fleet maps use; one implementation with the protocol's. */
+export { uidToHex as uidHex } from '@opamp/protocol';

@@ -39,16 +39,16 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
   /** The URL this client connects to, password redacted. */
   readonly redactedUrl: string;
 
-  constructor(@Optional() @Inject(DATABASE_OPTIONS) options?: DatabaseOptions) {
-    const opts = options ?? {};
+  constructor(@Optional() @Inject(DATABASE_OPTIONS) options: DatabaseOptions = {}) {
+    const url = resolveUrl(options);
     super({
       adapter: new PrismaPg({
-        connectionString: resolveUrl(opts),
-        max: opts.poolSize ?? 10,
-        connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+        connectionString: url,
+        max: options.poolSize ?? 10,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
       }),
     });
-    this.redactedUrl = redactDatabaseUrl(resolveUrl(opts));
+    this.redactedUrl = redactDatabaseUrl(url);
   }
 
   async onModuleInit(): Promise<void> {

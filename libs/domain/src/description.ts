@@ -150,9 +150,3 @@ export function agentTypeOf(d: AgentDescription | undefined): AgentType {
   }
   return 'generic';
 }
-
-/** Convenience: the description equality used for events. */
-export function descriptionsEqual(a: AgentDescription | undefined, b: AgentDescription | undefined): boolean {
-  if (!a || !b) return a === b;
-  return equals(AgentDescriptionSchema, a, b);
-}

@@ -274,9 +274,6 @@ export function stateFromAgentRow(row: StoredAgentRow): AgentState {
   return { uid, core, report, desired: create(AgentDesiredStateSchema) };
 }
 
-/** Hot state fields of the Redis hash `opamp:agent:{uidHex}`. */
-export const HOT_FIELDS = { core: 'core', report: 'report', desired: 'desired' } as const;
-
 export function encodeCore(state: AgentState): Uint8Array {
   return toBinary(AgentCoreStateSchema, state.core);
 }

@@ -138,11 +138,7 @@ export function sameLink(a: LinkLike | undefined, b: LinkLike | undefined): bool
 export function needsLinkCheck(prev: AgentState | undefined, arrival: Arrival): boolean {
   if (!prev || !isWebSocket(arrival.transport)) return false;
   const link = prev.core.link;
-  return (
-    link !== undefined &&
-    prev.core.status === ConnectionStatus.CONNECTED &&
-    !(link.gatewayId === arrival.gatewayId && link.connectionId === arrival.connectionId)
-  );
+  return link !== undefined && prev.core.status === ConnectionStatus.CONNECTED && !sameLink(link, arrival);
 }
 
 function routeFor(prevLink: AgentLink | undefined, link: AgentLink | undefined): RouteAction {
@@ -672,9 +668,7 @@ export function processConnectionClosed(
   closed: { gatewayId: string; connectionId: string; code: number; reason: string },
   nowMs: number,
 ): StateWrite | undefined {
-  if (!prev || !prev.core.link) return undefined;
-  if (prev.core.link.gatewayId !== closed.gatewayId || prev.core.link.connectionId !== closed.connectionId)
-    return undefined;
+  if (!prev || !prev.core.link || !sameLink(prev.core.link, closed)) return undefined;
   const core: AgentCoreState = {
     ...prev.core,
     link: undefined,

@@ -231,6 +231,20 @@ describe('heartbeat connection settings (§3.7, case 42, 52)', () => {
     expect(reply(r.state).reply.connectionSettings).toBeUndefined();
   });
 
+  it('is built once per policy and transport, and follows a changed policy', () => {
+    const ws = connectionSettingsOffer(POLICY, Transport.WEBSOCKET);
+    expect(connectionSettingsOffer(POLICY, Transport.WEBSOCKET)).toBe(ws);
+    const http = connectionSettingsOffer(POLICY, Transport.HTTP);
+    expect(http.opamp?.destinationEndpoint).toBe('http://opamp.example:4320/v1/opamp');
+    expect(toHex(http.hash)).not.toBe(toHex(ws.hash));
+    const slower = connectionSettingsOffer(
+      policyWith({ ...POLICY, heartbeatIntervalSeconds: 60 }),
+      Transport.WEBSOCKET,
+    );
+    expect(slower.opamp?.heartbeatIntervalSeconds).toBe(60n);
+    expect(toHex(slower.hash)).not.toBe(toHex(ws.hash));
+  });
+
   it('never offered to agents without ReportsHeartbeat (e.g. 0x40 only)', () => {
     expect(reply(agent(CAPS.ReportsStatus | CAPS.ReportsOwnMetrics)).reply.connectionSettings).toBeUndefined();
   });

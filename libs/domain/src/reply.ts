@@ -264,11 +264,23 @@ export function endpointFor(publicUrl: string, transport: Transport): string {
   return publicUrl.replace(/^http(s?):\/\//i, (_m, s: string) => `ws${s}://`);
 }
 
+// Every message of a heartbeat agent needs the offer's hash; it depends only on the policy and
+// the transport, so it is built (and hashed) once per pair. Offers are never mutated.
+const offerCache = new WeakMap<FleetPolicy, Map<Transport, ConnectionSettingsOffers>>();
+
 /**
  * ConnectionSettingsOffers for heartbeats: opamp{destination_endpoint, heartbeat_interval_seconds}
  * (always explicit, §3.7 [REC]) with a deterministic, non-empty hash over every offered setting.
  */
 export function connectionSettingsOffer(policy: FleetPolicy, transport: Transport): ConnectionSettingsOffers {
+  let byTransport = offerCache.get(policy);
+  if (!byTransport) offerCache.set(policy, (byTransport = new Map()));
+  let offer = byTransport.get(transport);
+  if (!offer) byTransport.set(transport, (offer = buildConnectionSettingsOffer(policy, transport)));
+  return offer;
+}
+
+function buildConnectionSettingsOffer(policy: FleetPolicy, transport: Transport): ConnectionSettingsOffers {
   const endpoint = endpointFor(policy.opampPublicUrl, transport);
   const interval = BigInt(policy.heartbeatIntervalSeconds);
   const hash = createHash('sha256')

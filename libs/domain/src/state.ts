@@ -21,6 +21,7 @@ import {
   type AgentDesiredState,
   type AgentReportState,
 } from '@opamp/proto';
+import { uidToHex, uidToString } from '@opamp/protocol';
 
 export interface AgentState {
   /** The agent's instance_uid (16 bytes). */
@@ -58,17 +59,16 @@ export function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined)
   return true;
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+/** Plain hex of any byte string (uids, config hashes). */
+export const toHex = uidToHex;
 
 /** Canonical 8-4-4-4-12 form of a 16-byte uid (plain hex for other lengths). */
-export function uidString(uid: Uint8Array): string {
-  const h = toHex(uid);
-  if (uid.length !== 16) return h;
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
+export const uidString = uidToString;
 
+/**
+ * Lenient inverse of uidString/toHex for values this service wrote itself (Redis keys, Postgres
+ * rows); untrusted input goes through @opamp/protocol's validating uidFromString.
+ */
 export function uidFromString(s: string): Uint8Array {
   return Uint8Array.from(Buffer.from(s.replace(/-/g, ''), 'hex'));
 }

@@ -242,6 +242,12 @@ describe('decodeAgentToServer: nesting limit', () => {
     expect(r.message.health?.attributes[0]?.key).toBe('k');
   });
 
+  it('a scan refused deep inside a message does not affect the next one (the scan stack is shared)', () => {
+    expect(decodeAgentToServer(nestedHealth(DEFAULT_MAX_DEPTH)).ok).toBe(false);
+    expect(decodeAgentToServer(nestedKvlist(3)).ok).toBe(true);
+    expect(decodeAgentToServer(hex('0a10' + UID_HEX)).ok).toBe(true);
+  });
+
   it('checkWireStructure validates its maxDepth argument', () => {
     expect(() => checkWireStructure(AgentToServerSchema, new Uint8Array(0), 0)).toThrow(RangeError);
   });

@@ -19,7 +19,7 @@ import {
   type MessageShape,
 } from '@bufbuild/protobuf';
 import { AgentToServerSchema, ServerToAgentSchema, type AgentToServer, type ServerToAgent } from '@opamp/proto';
-import { UID_LENGTH } from './uid.js';
+import { UID_LENGTH, isValidUid } from './uid.js';
 
 /** Nesting limit for decoded messages (root = depth 1). Real agents stay far below this. */
 export const DEFAULT_MAX_DEPTH = 64;
@@ -122,6 +122,19 @@ function ruleFor(field: DescField): FieldRule {
 }
 
 /**
+ * The scan's explicit stack, shared by every call: a scan is synchronous, so no two ever overlap, and
+ * it runs for every message a gateway or fleet receives. It holds at most 2 * maxDepth + 1 frames
+ * (each counted level may be preceded by one uncounted map-entry frame).
+ */
+const scanStack = {
+  ends: [] as number[],
+  nodes: [] as Array<ScanNode | null>,
+  depths: [] as number[],
+  /** Field number of an open group frame, 0 for LEN frames. */
+  groups: [] as number[],
+};
+
+/**
  * Validates the wire structure of `bytes` against `schema` without decoding or allocating per field:
  * well-formed tags and varints, lengths within bounds, the right wire type for every known field,
  * matched groups, and at most `maxDepth` levels of message nesting (root = 1). Unknown fields are
@@ -130,12 +143,7 @@ function ruleFor(field: DescField): FieldRule {
  */
 export function checkWireStructure(schema: DescMessage, bytes: Uint8Array, maxDepth: number): string | null {
   if (!Number.isInteger(maxDepth) || maxDepth < 1) throw new RangeError('maxDepth must be an integer >= 1');
-  // Each counted level may be preceded by one uncounted map-entry frame, hence 2x.
-  const cap = 2 * maxDepth + 1;
-  const ends = new Array<number>(cap);
-  const nodes = new Array<ScanNode | null>(cap);
-  const depths = new Array<number>(cap);
-  const groups = new Array<number>(cap); // field number of an open group frame, 0 for LEN frames
+  const { ends, nodes, depths, groups } = scanStack;
   let sp = 0;
   ends[0] = bytes.length;
   nodes[0] = scanNodeFor(schema);
@@ -300,6 +308,5 @@ export function validateInstanceUid(message: { instanceUid: Uint8Array }): strin
   if (uid.length !== UID_LENGTH) {
     return `instance_uid must be ${UID_LENGTH} bytes, got ${uid.length}`;
   }
-  for (let i = 0; i < UID_LENGTH; i++) if (uid[i] !== 0) return null;
-  return 'instance_uid must not be all zero';
+  return isValidUid(uid) ? null : 'instance_uid must not be all zero';
 }

@@ -8,9 +8,14 @@ import type { ConnectionStateFilter } from './agents.repository.js';
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const STATES: readonly ConnectionStateFilter[] = ['connected', 'disconnected', 'offline'];
 
+/** True for a uid in canonical 8-4-4-4-12 form (any case). */
+export function isAgentUid(raw: string): boolean {
+  return CANONICAL_UUID.test(raw);
+}
+
 /** The agent uid path parameter in canonical 8-4-4-4-12 form (any case); returned lower-case. */
 export function parseAgentUid(raw: string): string {
-  if (!CANONICAL_UUID.test(raw)) {
+  if (!isAgentUid(raw)) {
     throw new ProblemException({
       type: ProblemType.invalidUid,
       title: 'Invalid agent uid',

@@ -18,9 +18,7 @@ import {
   type AgentSummaryView,
 } from './agent.view.js';
 import { AgentsRepository } from './agents.repository.js';
-import type { ListAgentsQuery } from './agents.query.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { isAgentUid, type ListAgentsQuery } from './agents.query.js';
 
 @Injectable()
 export class AgentsService {
@@ -28,7 +26,7 @@ export class AgentsService {
 
   async list(q: ListAgentsQuery): Promise<Page<AgentSummaryView>> {
     const fingerprint = queryFingerprint({ s: formatLabelSelector(q.selector), st: q.states });
-    const afterUid = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint, (k) => UUID.test(k));
+    const afterUid = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint, isAgentUid);
     const rows = await this.repo.list({ selector: q.selector, states: q.states, afterUid, limit: q.limit });
     const page = rows.slice(0, q.limit);
     const nextCursor = rows.length > q.limit ? encodeCursor(page[page.length - 1]!.uid, fingerprint) : null;
@@ -47,8 +45,9 @@ export class AgentsService {
     const fingerprint = queryFingerprint({ events: uid });
     const before =
       cursor === undefined ? undefined : BigInt(decodeCursor(cursor, fingerprint, (k) => /^\d{1,19}$/.test(k)));
-    if (!(await this.repo.exists(uid))) throw agentNotFound(uid);
     const rows = await this.repo.events(uid, limit, before);
+    // Events reference their agent (foreign key), so only an empty page needs the existence check.
+    if (rows.length === 0 && !(await this.repo.exists(uid))) throw agentNotFound(uid);
     const page = rows.slice(0, limit);
     const nextCursor = rows.length > limit ? encodeCursor(page[page.length - 1]!.id.toString(), fingerprint) : null;
     return { items: page.map(agentEventView), nextCursor };

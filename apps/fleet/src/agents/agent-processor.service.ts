@@ -23,7 +23,7 @@ import {
 import { badRequest, decodeAgentToServer, uidEquals, uuidv7, validateInstanceUid } from '@opamp/protocol';
 import { GatewayDirectory } from '../bus/gateway-directory.js';
 import { ShardRegistry } from '../bus/shard-registry.js';
-import { FLEET_CONFIG, policyFromConfig, type FleetConfig } from '../fleet.config.js';
+import { FLEET_CONFIG, FLEET_POLICY, type FleetConfig } from '../fleet.config.js';
 import { fleetMetrics } from '../fleet.metrics.js';
 import { RedisService } from '../infra/redis.service.js';
 import { AgentStateStore } from './agent-state.store.js';
@@ -59,26 +59,24 @@ export class ShardNotOwnedError extends Error {
 @Injectable()
 export class AgentProcessorService implements OnApplicationBootstrap {
   private readonly logger = new Logger('AgentProcessor');
-  readonly policy: FleetPolicy;
   private readonly knownComponents = new Set<string>();
 
   constructor(
     @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+    @Inject(FLEET_POLICY) private readonly policy: FleetPolicy,
     private readonly redis: RedisService,
     private readonly store: AgentStateStore,
     private readonly executor: ShardExecutor,
     private readonly gateways: GatewayDirectory,
     private readonly registry: ShardRegistry,
     private readonly writeBehind: WriteBehindService,
-  ) {
-    this.policy = policyFromConfig(config);
-  }
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.refreshKnownComponents();
   }
 
-  async refreshKnownComponents(): Promise<void> {
+  private async refreshKnownComponents(): Promise<void> {
     try {
       for (const h of await this.redis.client.smembers(RedisKeys.knownComponents)) this.knownComponents.add(h);
     } catch (err) {

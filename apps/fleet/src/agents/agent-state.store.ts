@@ -26,6 +26,8 @@ export interface HotRecord {
 export class AgentStateStore {
   private readonly logger = new Logger('AgentStateStore');
   private readonly shards = new Map<number, Map<string, AgentState>>();
+  /** Agents held across all shard maps, kept in step so the per-message path does not count them. */
+  private count = 0;
 
   constructor(
     private readonly redis: RedisService,
@@ -42,33 +44,31 @@ export class AgentStateStore {
       map = new Map();
       this.shards.set(shard, map);
     }
-    map.set(uidHex(state.uid), state);
-    this.updateGauge();
+    const hex = uidHex(state.uid);
+    if (!map.has(hex)) this.resize(1);
+    map.set(hex, state);
   }
 
   evict(shard: number, hex: string): void {
-    this.shards.get(shard)?.delete(hex);
-    this.updateGauge();
+    if (this.shards.get(shard)?.delete(hex)) this.resize(-1);
   }
 
   /** Forget an agent whatever shard map holds it (its state was written by another shard's work). */
   forget(hex: string): void {
-    for (const map of this.shards.values()) map.delete(hex);
+    for (const map of this.shards.values()) if (map.delete(hex)) this.resize(-1);
   }
 
   dropShard(shard: number): void {
+    const map = this.shards.get(shard);
+    if (!map) return;
     this.shards.delete(shard);
-    this.updateGauge();
+    this.resize(-map.size);
   }
 
-  get size(): number {
-    let n = 0;
-    for (const m of this.shards.values()) n += m.size;
-    return n;
-  }
-
-  private updateGauge(): void {
-    fleetMetrics.agentsInMemory.set(this.size);
+  private resize(delta: number): void {
+    if (delta === 0) return;
+    this.count += delta;
+    fleetMetrics.agentsInMemory.set(this.count);
   }
 
   /**
@@ -90,13 +90,22 @@ export class AgentStateStore {
       missing.delete(hex);
     }
     if (missing.size === 0) return;
+    let rows;
     try {
-      const rows = await this.repo.findMany([...missing.values()].map(uidString));
-      for (const row of rows) this.set(shard, stateFromAgentRow(row));
+      rows = await this.repo.findMany([...missing.values()].map(uidString));
     } catch (err) {
       this.logger.warn(
         `Postgres unavailable while loading ${missing.size} agent(s); treating them as unknown: ${(err as Error).message}`,
       );
+      return;
+    }
+    // One unreadable row must not make the others unknown too.
+    for (const row of rows) {
+      try {
+        this.set(shard, stateFromAgentRow(row));
+      } catch (err) {
+        this.logger.error(`unreadable agents row ${row.uid}: ${(err as Error).message}; treating it as unknown`);
+      }
     }
   }
 

@@ -101,8 +101,4 @@ export class AgentRepository {
     if (uids.length === 0) return [];
     return this.prisma.$queryRawUnsafe<StoredAgentRow[]>(SELECT_AGENTS, JSON.stringify(uids));
   }
-
-  async isHealthy(): Promise<boolean> {
-    return this.prisma.isHealthy();
-  }
 }

@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RedisKeys, uidHex } from '@opamp/bus';
-import { onDeadline, uidFromString } from '@opamp/domain';
+import { onDeadline, uidFromString, type AgentState, type FleetPolicy } from '@opamp/domain';
 import { GatewayDirectory } from '../bus/gateway-directory.js';
 import { ShardRegistry } from '../bus/shard-registry.js';
-import { FLEET_CONFIG, type FleetConfig } from '../fleet.config.js';
+import { FLEET_CONFIG, FLEET_POLICY, type FleetConfig } from '../fleet.config.js';
 import { fleetMetrics } from '../fleet.metrics.js';
 import { RedisService } from '../infra/redis.service.js';
-import { AgentProcessorService } from './agent-processor.service.js';
 import { AgentStateStore } from './agent-state.store.js';
 import { ShardExecutor } from './shard-executor.js';
 import { WriteBatch } from './write-batch.js';
@@ -29,12 +28,12 @@ export class LivenessService {
 
   constructor(
     @Inject(FLEET_CONFIG) private readonly config: FleetConfig,
+    @Inject(FLEET_POLICY) private readonly policy: FleetPolicy,
     private readonly redis: RedisService,
     private readonly store: AgentStateStore,
     private readonly executor: ShardExecutor,
     private readonly gateways: GatewayDirectory,
     private readonly registry: ShardRegistry,
-    private readonly processor: AgentProcessorService,
   ) {
     // A tenth of the shortest offline timeout, between 100 ms and 1 s.
     const shortest = config.FLEET_HEARTBEAT_INTERVAL_SECONDS * config.FLEET_OFFLINE_AFTER_MISSED * 1000;
@@ -76,6 +75,7 @@ export class LivenessService {
     await this.store.preload(shard, uids);
     const batch = new WriteBatch(this.config.OPAMP_SHARDS, now);
     const offline: string[] = [];
+    const extended: AgentState[] = [];
     for (const uid of uids) {
       const hex = uidHex(uid);
       const state = this.store.get(shard, hex);
@@ -85,7 +85,7 @@ export class LivenessService {
       }
       const link = state.core.link;
       const linkAlive = link ? await this.gateways.isAlive(link.gatewayId) : false;
-      const outcome = onDeadline(state, now, linkAlive, this.processor.policy);
+      const outcome = onDeadline(state, now, linkAlive, this.policy);
       switch (outcome.kind) {
         case 'remove':
           batch.putDeadline(shard, hex, 0);
@@ -94,7 +94,7 @@ export class LivenessService {
           batch.putDeadline(shard, hex, outcome.deadlineMs);
           break;
         case 'extend':
-          this.store.set(shard, outcome.state);
+          extended.push(outcome.state);
           batch.putState({
             state: outcome.state,
             events: [],
@@ -123,7 +123,10 @@ export class LivenessService {
     }
     if (!this.registry.has(shard)) return 0;
     await batch.exec(this.redis.client);
-    // Offline agents leave memory (their state stays in Redis until they come back).
+    // Memory follows Redis only once the batch is committed: a lease lost meanwhile must not leave
+    // states of a shard this replica no longer owns in memory. Offline agents leave memory (their
+    // state stays in Redis until they come back).
+    for (const state of extended) this.store.set(shard, state);
     for (const hex of offline) this.store.evict(shard, hex);
     fleetMetrics.offline.inc(offline.length);
     return offline.length;

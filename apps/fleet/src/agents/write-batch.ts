@@ -125,10 +125,6 @@ export class WriteBatch {
     return this.outbound.filter((o) => o.receivedAtMs > 0).map((o) => o.receivedAtMs);
   }
 
-  outboundCount(): number {
-    return this.outbound.length;
-  }
-
   async exec(redis: Redis): Promise<void> {
     if (this.isEmpty && this.components.length === 0) return;
     const m = redis.multi();

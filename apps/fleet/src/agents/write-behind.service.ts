@@ -56,10 +56,6 @@ export class WriteBehindService implements OnApplicationShutdown {
     health.register('postgres', () => this.postgresOk);
   }
 
-  get healthy(): boolean {
-    return this.postgresOk;
-  }
-
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => this.trigger(), this.config.FLEET_FLUSH_INTERVAL_MS);
@@ -75,7 +71,11 @@ export class WriteBehindService implements OnApplicationShutdown {
   private trigger(): void {
     if (this.stopped || this.flushing || Date.now() < this.nextAttemptAt) return;
     this.flushing = this.flushAll()
-      .catch(() => undefined)
+      // Postgres failures are logged (rate-limited) by markPostgres; anything else (Redis, a row
+      // that cannot be built) would otherwise stall the dirty sets without a trace.
+      .catch((err: Error) => {
+        if (this.postgresOk) this.logger.warn(`write-behind flush failed: ${err.message}`);
+      })
       .finally(() => (this.flushing = undefined));
   }
 
@@ -83,7 +83,9 @@ export class WriteBehindService implements OnApplicationShutdown {
   async flushAll(shards: number[] = this.registry.list()): Promise<void> {
     this.pendingHint = 0;
     for (const shard of shards) {
-      for (;;) {
+      // Once the lease is lost the shard is the new owner's to flush: two flushers would insert
+      // the same pending events and each trim the list by its own count, dropping later events.
+      while (this.registry.has(shard)) {
         const n = await this.flushShardOnce(shard);
         if (n < this.config.FLEET_FLUSH_MAX_BATCH) break;
       }

@@ -16,10 +16,6 @@ export class AgentAuthService {
     this.expectedDigest = config.OPAMP_ENROLLMENT_SECRET ? digest(config.OPAMP_ENROLLMENT_SECRET) : undefined;
   }
 
-  get required(): boolean {
-    return this.expectedDigest !== undefined;
-  }
-
   isAuthorized(headers: IncomingHttpHeaders): boolean {
     if (!this.expectedDigest) return true;
     const header = headers.authorization;

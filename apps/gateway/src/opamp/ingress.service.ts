@@ -1,10 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { toBinary } from '@bufbuild/protobuf';
-import { Transport, ServerToAgentSchema, type AgentToServer } from '@opamp/proto';
-import { badRequest, decodeAgentToServer, validateInstanceUid } from '@opamp/protocol';
+import { Injectable } from '@nestjs/common';
+import { Transport, type AgentToServer } from '@opamp/proto';
+import { badRequest, decodeAgentToServer, encodeServerToAgent, validateInstanceUid } from '@opamp/protocol';
 import { traceparentOf } from '@opamp/telemetry';
 import { GatewayBusService } from '../bus/gateway-bus.service.js';
-import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.config.js';
 import { gatewayMetrics } from './gateway.metrics.js';
 
 export type ParsedAgentMessage =
@@ -27,10 +25,7 @@ export interface ForwardContext {
  */
 @Injectable()
 export class IngressService {
-  constructor(
-    private readonly bus: GatewayBusService,
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
-  ) {}
+  constructor(private readonly bus: GatewayBusService) {}
 
   parse(bytes: Uint8Array): ParsedAgentMessage {
     const decoded = decodeAgentToServer(bytes);
@@ -67,10 +62,6 @@ export class IngressService {
 
   /** ServerToAgent{instance_uid, error_response BAD_REQUEST}, serialized. */
   badRequestBytes(uid: Uint8Array, reason: string): Uint8Array {
-    return toBinary(ServerToAgentSchema, badRequest(uid, reason));
-  }
-
-  get maxMessageBytes(): number {
-    return this.config.OPAMP_MAX_MESSAGE_BYTES;
+    return encodeServerToAgent(badRequest(uid, reason));
   }
 }

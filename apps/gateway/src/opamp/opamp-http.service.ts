@@ -1,10 +1,17 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Transport } from '@opamp/proto';
-import { acceptsGzip, gunzipBounded, isProtobufContentType, uidFromString, uidToHex } from '@opamp/protocol';
+import {
+  PROTOBUF_CONTENT_TYPE,
+  acceptsGzip,
+  gunzipBounded,
+  isProtobufContentType,
+  uidEquals,
+  uidFromString,
+  uidToHex,
+} from '@opamp/protocol';
 import { AdmissionService } from '../admission/admission.service.js';
 import { GatewayBusService } from '../bus/gateway-bus.service.js';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.config.js';
@@ -13,7 +20,6 @@ import { gatewayMetrics } from './gateway.metrics.js';
 import { IngressService } from './ingress.service.js';
 
 const gzipAsync = promisify(gzip);
-const PROTOBUF = 'application/x-protobuf';
 /** How long an HTTP agent counts as "known" to this pod (first-contact admission). */
 const KNOWN_AGENT_TTL_MS = 5 * 60_000;
 const KNOWN_AGENT_CAP = 200_000;
@@ -63,7 +69,7 @@ export class OpampHttpService {
       return this.empty(res, 401, { 'WWW-Authenticate': 'Bearer realm="opamp"' });
     }
     if (!isProtobufContentType(req.headers['content-type'])) {
-      return this.problem(res, 415, `Content-Type must be ${PROTOBUF}`);
+      return this.problem(res, 415, `Content-Type must be ${PROTOBUF_CONTENT_TYPE}`);
     }
     const overload = this.admission.admitMessage();
     if (!overload.admitted) return this.retryLater(res, overload.status, overload.retryAfterSeconds);
@@ -179,7 +185,7 @@ export class OpampHttpService {
     if (typeof header !== 'string') return;
     const fromHeader = uidFromString(header);
     // Policy: the body is authoritative; a mismatch is counted and logged, not refused.
-    if (!fromHeader || uidToHex(fromHeader) !== uidToHex(uid)) {
+    if (!fromHeader || !uidEquals(fromHeader, uid)) {
       gatewayMetrics.uidHeaderMismatch.inc();
       this.logger.debug(`OpAMP-Instance-UID header ${header} does not match body uid ${uidToHex(uid)}`);
     }
@@ -200,7 +206,7 @@ export class OpampHttpService {
   }
 
   private async protobuf(req: IncomingMessage, res: ServerResponse, status: number, body: Uint8Array): Promise<void> {
-    const headers: Record<string, string | number> = { 'Content-Type': PROTOBUF };
+    const headers: Record<string, string | number> = { 'Content-Type': PROTOBUF_CONTENT_TYPE };
     let payload: Uint8Array = body;
     if (acceptsGzip(req.headers['accept-encoding'])) {
       payload = await gzipAsync(body);

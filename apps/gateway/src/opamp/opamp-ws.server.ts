@@ -6,12 +6,11 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { toBinary } from '@bufbuild/protobuf';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { ServerToAgentSchema, Transport, type OutboundEnvelope } from '@opamp/proto';
-import { decodeWsFrame, encodeWsFrame, unavailable } from '@opamp/protocol';
+import { Transport, type OutboundEnvelope } from '@opamp/proto';
+import { decodeWsFrame, encodeServerToAgent, encodeWsFrame, uidEquals, unavailable } from '@opamp/protocol';
 import { HealthService } from '@opamp/telemetry';
 import { AdmissionService } from '../admission/admission.service.js';
 import { GatewayBusService } from '../bus/gateway-bus.service.js';
@@ -68,10 +67,6 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     private readonly bus: GatewayBusService,
     private readonly health: HealthService,
   ) {}
-
-  get connectionCount(): number {
-    return this.connections.size;
-  }
 
   onApplicationBootstrap(): void {
     const server = this.adapterHost.httpAdapter.getHttpServer() as Server;
@@ -139,7 +134,9 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     const decision = this.admission.admitMessage();
     if (!decision.admitted) return this.shed(conn, parsed.uid, decision.retryAfterSeconds);
 
-    if (!conn.uids.some((u) => sameBytes(u, parsed.uid))) conn.uids.push(parsed.uid);
+    // A copy: the decoded uid is a view into the frame, which would pin the whole first message (often
+    // the agent's full state, several KiB) in memory for the life of the connection.
+    if (!conn.uids.some((u) => uidEquals(u, parsed.uid))) conn.uids.push(new Uint8Array(parsed.uid));
     const requestId = this.bus.pending.nextId();
     this.bus.pending.track(requestId);
     this.ingress
@@ -163,10 +160,7 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
 
   /** Overload: tell the agent when to come back (UNAVAILABLE + retry_info), then close 1013. */
   private shed(conn: AgentConnection, uid: Uint8Array, retryAfterSeconds: number): void {
-    this.send(
-      conn,
-      toBinary(ServerToAgentSchema, unavailable(uid, retryAfterSeconds, 'server overloaded, retry later')),
-    );
+    this.send(conn, encodeServerToAgent(unavailable(uid, retryAfterSeconds, 'server overloaded, retry later')));
     conn.ws.close(CloseCodes.tryAgainLater, 'overloaded');
   }
 
@@ -245,10 +239,4 @@ function refuseUpgrade(socket: Duplex, status: number, headers: Record<string, s
   const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`, 'Connection: close', 'Content-Length: 0'];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   socket.end(`${lines.join('\r\n')}\r\n\r\n`);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
