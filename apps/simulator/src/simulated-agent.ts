@@ -485,18 +485,25 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.previousUid = undefined;
   }
 
+  /** Counts and reports a transport failure; undefined when it no longer matters (stale generation, aborted). */
+  private transportFailure(gen: number, err: unknown): TransportError | undefined {
+    if (gen !== this.gen) return undefined;
+    const te = toTransportError(err);
+    if (te.kind === 'aborted') return undefined;
+    this.stats.errors++;
+    if (te.kind === 'throttled') this.stats.throttled++;
+    this.problem(te);
+    return te;
+  }
+
   private async connect(gen: number): Promise<void> {
     if (gen !== this.gen) return;
     this.stateValue = 'connecting';
     try {
       await this.transport.connect();
     } catch (err) {
-      if (gen !== this.gen) return;
-      const te = toTransportError(err);
-      if (te.kind === 'aborted') return;
-      this.stats.errors++;
-      if (te.kind === 'throttled') this.stats.throttled++;
-      this.problem(te);
+      const te = this.transportFailure(gen, err);
+      if (!te) return;
       this.scheduleReconnect(gen, te.retryAfterMs);
       return;
     }
@@ -621,12 +628,8 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     try {
       await this.transport.send(bytes, uidToString(msg.instanceUid));
     } catch (err) {
-      if (gen !== this.gen) return;
-      const te = toTransportError(err);
-      if (te.kind === 'aborted') return;
-      this.stats.errors++;
-      if (te.kind === 'throttled') this.stats.throttled++;
-      this.problem(te);
+      const te = this.transportFailure(gen, err);
+      if (!te) return;
       this.httpHealthy = false;
       if (this.transport.kind === 'http') {
         if (te.retryable) this.retryHttp(gen, msg, bytes, restore, te.retryAfterMs);
