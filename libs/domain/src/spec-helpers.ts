@@ -9,7 +9,7 @@ import {
   type AgentToServer,
   type ControlCommand,
 } from '@opamp/proto';
-import { computeConfigHash } from '@opamp/protocol';
+import { AgentCapability, computeConfigHash } from '@opamp/protocol';
 import { policyWith, type FleetPolicy } from './policy.js';
 import { processAgentToServer, type AgentMessageInput, type AgentMessageResult } from './process.js';
 import type { AgentState, Arrival } from './state.js';
@@ -18,21 +18,8 @@ export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.repl
 export const UID = hex('0192e3a45b6c7d8e9f0123456789abcd');
 export const UID2 = hex('0192e3a45b6c7d8e9f0123456789ffff');
 
-export const CAPS = {
-  ReportsStatus: 0x1n,
-  AcceptsRemoteConfig: 0x2n,
-  ReportsEffectiveConfig: 0x4n,
-  AcceptsPackages: 0x8n,
-  ReportsPackageStatuses: 0x10n,
-  ReportsOwnMetrics: 0x40n,
-  AcceptsOpAMPConnectionSettings: 0x100n,
-  AcceptsRestartCommand: 0x400n,
-  ReportsHealth: 0x800n,
-  ReportsRemoteConfig: 0x1000n,
-  ReportsHeartbeat: 0x2000n,
-  ReportsAvailableComponents: 0x4000n,
-  ReportsConnectionSettingsStatus: 0x8000n,
-} as const;
+/** The agent capability bits, under the short name the specs use. */
+export const CAPS = AgentCapability;
 
 export const POLICY: FleetPolicy = policyWith({ opampPublicUrl: 'ws://opamp.example:4320/v1/opamp' });
 
