@@ -7,6 +7,14 @@ export const StreamKeys = {
   inbound: (shard: number): string => `opamp:in:{${shard}}`,
   /** Outbound stream of one gateway pod: ServerToAgent envelopes for the agents it holds. */
   outbound: (gatewayId: string): string => `opamp:out:${gatewayId}`,
+  /** Rollout progress events (JSON field `event`), capped with MAXLEN ~; for the api to stream. */
+  rolloutEvents: 'opamp:rollout-events',
+} as const;
+
+/** BullMQ queue names (BullMQ prefixes its own keys with `bull:`). */
+export const QueueNames = {
+  /** Rollout steps: one `advance` job per active rollout at a time, plus the periodic sweep. */
+  rollouts: 'rollouts',
 } as const;
 
 export const ConsumerGroups = {

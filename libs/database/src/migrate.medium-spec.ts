@@ -65,7 +65,18 @@ describe('applyMigrations', () => {
       db.url,
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
     );
-    expect(tables.map((t) => t.table_name).sort()).toEqual(['_prisma_migrations', 'agent_events', 'agents']);
+    expect(tables.map((t) => t.table_name).sort()).toEqual([
+      '_prisma_migrations',
+      'agent_desired_configs',
+      'agent_events',
+      'agents',
+      'config_quarantine',
+      'config_versions',
+      'configs',
+      'rollout_targets',
+      'rollout_waves',
+      'rollouts',
+    ]);
   });
 
   it('is idempotent: a second run applies nothing', async () => {

@@ -9,8 +9,8 @@
 //   and literal default values (client-side defaults such as uuid()/cuid() have no column default);
 // - primary keys, unique indexes, other indexes (columns, order, method, operator classes) with
 //   Prisma's default constraint names; foreign keys (columns, target, ON DELETE / ON UPDATE).
-// CHECK constraints are not compared: Prisma cannot express them and leaves them alone, so a
-// migration may add them.
+// CHECK constraints and partial indexes (CREATE INDEX ... WHERE) are not compared: Prisma cannot
+// express them and leaves them alone, so a migration may add them.
 import type pg from 'pg';
 import type { Dmmf, DmmfField, DmmfModel } from './prisma-dmmf.js';
 
@@ -183,6 +183,7 @@ interface DbIndex {
   opclasses: string[];
   default_opclass: boolean[];
   descending: boolean[];
+  is_partial: boolean;
 }
 
 interface DbForeignKey {
@@ -226,7 +227,8 @@ async function introspect(client: pg.ClientBase, schema: string) {
                       JOIN pg_opclass oc ON oc.oid = k.oid ORDER BY k.ord)::text[] AS opclasses,
               array(SELECT oc.opcdefault FROM unnest(ix.indclass) WITH ORDINALITY k(oid, ord)
                       JOIN pg_opclass oc ON oc.oid = k.oid ORDER BY k.ord)::boolean[] AS default_opclass,
-              array(SELECT (opt & 1) = 1 FROM unnest(ix.indoption) WITH ORDINALITY k(opt, ord) ORDER BY k.ord)::boolean[] AS descending
+              array(SELECT (opt & 1) = 1 FROM unnest(ix.indoption) WITH ORDINALITY k(opt, ord) ORDER BY k.ord)::boolean[] AS descending,
+              ix.indpred IS NOT NULL AS is_partial
          FROM pg_index ix
          JOIN pg_class ic ON ic.oid = ix.indexrelid
          JOIN pg_class tc ON tc.oid = ix.indrelid
@@ -356,7 +358,7 @@ export async function diffSchemaAgainstDatabase(
 
   // Primary keys and indexes
   const dbIndexes = new Map(
-    db.indexes.filter((i) => !IGNORED_TABLES.has(i.table)).map((i) => [`${i.table}.${i.name}`, i]),
+    db.indexes.filter((i) => !IGNORED_TABLES.has(i.table) && !i.is_partial).map((i) => [`${i.table}.${i.name}`, i]),
   );
   for (const index of indexes) {
     const model = modelByName.get(index.model);

@@ -51,3 +51,39 @@ export type Agent = Prisma.AgentModel
  * Append-only history of what happened to an agent (connected, config applied, ...).
  */
 export type AgentEvent = Prisma.AgentEventModel
+/**
+ * Model Config
+ * A named config for one agent type; its content lives in immutable, numbered versions.
+ */
+export type Config = Prisma.ConfigModel
+/**
+ * Model ConfigVersion
+ * One immutable version of a config: an AgentConfigMap and its canonical SHA-256 hash.
+ */
+export type ConfigVersion = Prisma.ConfigVersionModel
+/**
+ * Model AgentDesiredConfig
+ * The config each agent should run, as decided by rollouts and per-agent assignments. Source of
+ * truth for the fleet's desired state (the fleet's Redis copy is a cache of this row).
+ */
+export type AgentDesiredConfig = Prisma.AgentDesiredConfigModel
+/**
+ * Model ConfigQuarantine
+ * A hash an agent reported FAILED for: never offered to that agent again until cleared.
+ */
+export type ConfigQuarantine = Prisma.ConfigQuarantineModel
+/**
+ * Model Rollout
+ * A config version rolled out to the agents matching a selector, in staged, ramped waves.
+ */
+export type Rollout = Prisma.RolloutModel
+/**
+ * Model RolloutWave
+ * One wave of a rollout (forward) or of its rollback.
+ */
+export type RolloutWave = Prisma.RolloutWaveModel
+/**
+ * Model RolloutTarget
+ * One agent of a rollout: its wave, its state, and what it ran before (for rollback).
+ */
+export type RolloutTarget = Prisma.RolloutTargetModel

@@ -375,6 +375,124 @@ export type UuidNullableWithAggregatesFilter<$PrismaModel = never> = {
   _max?: Prisma.NestedStringNullableFilter<$PrismaModel>
 }
 
+export type IntFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntFilter<$PrismaModel> | number
+}
+
+export type BytesFilter<$PrismaModel = never> = {
+  equals?: runtime.Bytes | Prisma.BytesFieldRefInput<$PrismaModel>
+  in?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  notIn?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBytesFilter<$PrismaModel> | runtime.Bytes
+}
+
+export type IntWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntWithAggregatesFilter<$PrismaModel> | number
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _avg?: Prisma.NestedFloatFilter<$PrismaModel>
+  _sum?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedIntFilter<$PrismaModel>
+  _max?: Prisma.NestedIntFilter<$PrismaModel>
+}
+
+export type BytesWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: runtime.Bytes | Prisma.BytesFieldRefInput<$PrismaModel>
+  in?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  notIn?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBytesWithAggregatesFilter<$PrismaModel> | runtime.Bytes
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedBytesFilter<$PrismaModel>
+  _max?: Prisma.NestedBytesFilter<$PrismaModel>
+}
+
+export type EnumRolloutStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutState | Prisma.EnumRolloutStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel> | $Enums.RolloutState
+}
+
+export type BoolFilter<$PrismaModel = never> = {
+  equals?: boolean | Prisma.BooleanFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBoolFilter<$PrismaModel> | boolean
+}
+
+export type EnumRolloutStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutState | Prisma.EnumRolloutStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutStateWithAggregatesFilter<$PrismaModel> | $Enums.RolloutState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel>
+}
+
+export type BoolWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: boolean | Prisma.BooleanFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBoolWithAggregatesFilter<$PrismaModel> | boolean
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedBoolFilter<$PrismaModel>
+  _max?: Prisma.NestedBoolFilter<$PrismaModel>
+}
+
+export type EnumRolloutTargetStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutTargetState | Prisma.EnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel> | $Enums.RolloutTargetState
+}
+
+export type IntNullableFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel> | null
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntNullableFilter<$PrismaModel> | number | null
+}
+
+export type EnumRolloutTargetStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutTargetState | Prisma.EnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutTargetStateWithAggregatesFilter<$PrismaModel> | $Enums.RolloutTargetState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel>
+}
+
+export type IntNullableWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel> | null
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntNullableWithAggregatesFilter<$PrismaModel> | number | null
+  _count?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _avg?: Prisma.NestedFloatNullableFilter<$PrismaModel>
+  _sum?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _min?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _max?: Prisma.NestedIntNullableFilter<$PrismaModel>
+}
+
 export type NestedUuidFilter<$PrismaModel = never> = {
   equals?: string | Prisma.StringFieldRefInput<$PrismaModel>
   in?: string[] | Prisma.ListStringFieldRefInput<$PrismaModel>
@@ -711,6 +829,102 @@ export type NestedUuidNullableWithAggregatesFilter<$PrismaModel = never> = {
   _count?: Prisma.NestedIntNullableFilter<$PrismaModel>
   _min?: Prisma.NestedStringNullableFilter<$PrismaModel>
   _max?: Prisma.NestedStringNullableFilter<$PrismaModel>
+}
+
+export type NestedBytesFilter<$PrismaModel = never> = {
+  equals?: runtime.Bytes | Prisma.BytesFieldRefInput<$PrismaModel>
+  in?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  notIn?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBytesFilter<$PrismaModel> | runtime.Bytes
+}
+
+export type NestedIntWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel>
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntWithAggregatesFilter<$PrismaModel> | number
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _avg?: Prisma.NestedFloatFilter<$PrismaModel>
+  _sum?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedIntFilter<$PrismaModel>
+  _max?: Prisma.NestedIntFilter<$PrismaModel>
+}
+
+export type NestedBytesWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: runtime.Bytes | Prisma.BytesFieldRefInput<$PrismaModel>
+  in?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  notIn?: runtime.Bytes[] | Prisma.ListBytesFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBytesWithAggregatesFilter<$PrismaModel> | runtime.Bytes
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedBytesFilter<$PrismaModel>
+  _max?: Prisma.NestedBytesFilter<$PrismaModel>
+}
+
+export type NestedEnumRolloutStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutState | Prisma.EnumRolloutStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel> | $Enums.RolloutState
+}
+
+export type NestedBoolFilter<$PrismaModel = never> = {
+  equals?: boolean | Prisma.BooleanFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBoolFilter<$PrismaModel> | boolean
+}
+
+export type NestedEnumRolloutStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutState | Prisma.EnumRolloutStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutState[] | Prisma.ListEnumRolloutStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutStateWithAggregatesFilter<$PrismaModel> | $Enums.RolloutState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumRolloutStateFilter<$PrismaModel>
+}
+
+export type NestedBoolWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: boolean | Prisma.BooleanFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedBoolWithAggregatesFilter<$PrismaModel> | boolean
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedBoolFilter<$PrismaModel>
+  _max?: Prisma.NestedBoolFilter<$PrismaModel>
+}
+
+export type NestedEnumRolloutTargetStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutTargetState | Prisma.EnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel> | $Enums.RolloutTargetState
+}
+
+export type NestedEnumRolloutTargetStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.RolloutTargetState | Prisma.EnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  in?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.RolloutTargetState[] | Prisma.ListEnumRolloutTargetStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumRolloutTargetStateWithAggregatesFilter<$PrismaModel> | $Enums.RolloutTargetState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumRolloutTargetStateFilter<$PrismaModel>
+}
+
+export type NestedIntNullableWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: number | Prisma.IntFieldRefInput<$PrismaModel> | null
+  in?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  notIn?: number[] | Prisma.ListIntFieldRefInput<$PrismaModel> | null
+  lt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  lte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gt?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  gte?: number | Prisma.IntFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedIntNullableWithAggregatesFilter<$PrismaModel> | number | null
+  _count?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _avg?: Prisma.NestedFloatNullableFilter<$PrismaModel>
+  _sum?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _min?: Prisma.NestedIntNullableFilter<$PrismaModel>
+  _max?: Prisma.NestedIntNullableFilter<$PrismaModel>
 }
 
 

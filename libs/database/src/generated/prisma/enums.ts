@@ -16,3 +16,28 @@ export const AgentConnectionState = {
 } as const
 
 export type AgentConnectionState = (typeof AgentConnectionState)[keyof typeof AgentConnectionState]
+
+
+export const RolloutState = {
+  planned: 'planned',
+  running: 'running',
+  paused: 'paused',
+  completed: 'completed',
+  aborted: 'aborted',
+  rolling_back: 'rolling_back',
+  rolled_back: 'rolled_back'
+} as const
+
+export type RolloutState = (typeof RolloutState)[keyof typeof RolloutState]
+
+
+export const RolloutTargetState = {
+  pending: 'pending',
+  applying: 'applying',
+  applied: 'applied',
+  failed: 'failed',
+  timed_out: 'timed_out',
+  skipped: 'skipped'
+} as const
+
+export type RolloutTargetState = (typeof RolloutTargetState)[keyof typeof RolloutTargetState]

@@ -10,4 +10,11 @@
  */
 export type * from './models/Agent.js'
 export type * from './models/AgentEvent.js'
+export type * from './models/Config.js'
+export type * from './models/ConfigVersion.js'
+export type * from './models/AgentDesiredConfig.js'
+export type * from './models/ConfigQuarantine.js'
+export type * from './models/Rollout.js'
+export type * from './models/RolloutWave.js'
+export type * from './models/RolloutTarget.js'
 export type * from './commonInputTypes.js'

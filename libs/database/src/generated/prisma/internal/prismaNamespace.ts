@@ -398,7 +398,14 @@ type FieldRefInputType<Model, FieldType> = Model extends never ? never : FieldRe
 
 export const ModelName = {
   Agent: 'Agent',
-  AgentEvent: 'AgentEvent'
+  AgentEvent: 'AgentEvent',
+  Config: 'Config',
+  ConfigVersion: 'ConfigVersion',
+  AgentDesiredConfig: 'AgentDesiredConfig',
+  ConfigQuarantine: 'ConfigQuarantine',
+  Rollout: 'Rollout',
+  RolloutWave: 'RolloutWave',
+  RolloutTarget: 'RolloutTarget'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -414,7 +421,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "agent" | "agentEvent"
+    modelProps: "agent" | "agentEvent" | "config" | "configVersion" | "agentDesiredConfig" | "configQuarantine" | "rollout" | "rolloutWave" | "rolloutTarget"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -566,6 +573,524 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    Config: {
+      payload: Prisma.$ConfigPayload<ExtArgs>
+      fields: Prisma.ConfigFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ConfigFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ConfigFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        findFirst: {
+          args: Prisma.ConfigFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ConfigFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        findMany: {
+          args: Prisma.ConfigFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>[]
+        }
+        create: {
+          args: Prisma.ConfigCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        createMany: {
+          args: Prisma.ConfigCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ConfigCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>[]
+        }
+        delete: {
+          args: Prisma.ConfigDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        update: {
+          args: Prisma.ConfigUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        deleteMany: {
+          args: Prisma.ConfigDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ConfigUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ConfigUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>[]
+        }
+        upsert: {
+          args: Prisma.ConfigUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigPayload>
+        }
+        aggregate: {
+          args: Prisma.ConfigAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateConfig>
+        }
+        groupBy: {
+          args: Prisma.ConfigGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ConfigCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigCountAggregateOutputType> | number
+        }
+      }
+    }
+    ConfigVersion: {
+      payload: Prisma.$ConfigVersionPayload<ExtArgs>
+      fields: Prisma.ConfigVersionFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ConfigVersionFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ConfigVersionFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        findFirst: {
+          args: Prisma.ConfigVersionFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ConfigVersionFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        findMany: {
+          args: Prisma.ConfigVersionFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>[]
+        }
+        create: {
+          args: Prisma.ConfigVersionCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        createMany: {
+          args: Prisma.ConfigVersionCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ConfigVersionCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>[]
+        }
+        delete: {
+          args: Prisma.ConfigVersionDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        update: {
+          args: Prisma.ConfigVersionUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        deleteMany: {
+          args: Prisma.ConfigVersionDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ConfigVersionUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ConfigVersionUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>[]
+        }
+        upsert: {
+          args: Prisma.ConfigVersionUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigVersionPayload>
+        }
+        aggregate: {
+          args: Prisma.ConfigVersionAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateConfigVersion>
+        }
+        groupBy: {
+          args: Prisma.ConfigVersionGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigVersionGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ConfigVersionCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigVersionCountAggregateOutputType> | number
+        }
+      }
+    }
+    AgentDesiredConfig: {
+      payload: Prisma.$AgentDesiredConfigPayload<ExtArgs>
+      fields: Prisma.AgentDesiredConfigFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.AgentDesiredConfigFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.AgentDesiredConfigFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        findFirst: {
+          args: Prisma.AgentDesiredConfigFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.AgentDesiredConfigFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        findMany: {
+          args: Prisma.AgentDesiredConfigFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>[]
+        }
+        create: {
+          args: Prisma.AgentDesiredConfigCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        createMany: {
+          args: Prisma.AgentDesiredConfigCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.AgentDesiredConfigCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>[]
+        }
+        delete: {
+          args: Prisma.AgentDesiredConfigDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        update: {
+          args: Prisma.AgentDesiredConfigUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        deleteMany: {
+          args: Prisma.AgentDesiredConfigDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.AgentDesiredConfigUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.AgentDesiredConfigUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>[]
+        }
+        upsert: {
+          args: Prisma.AgentDesiredConfigUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AgentDesiredConfigPayload>
+        }
+        aggregate: {
+          args: Prisma.AgentDesiredConfigAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateAgentDesiredConfig>
+        }
+        groupBy: {
+          args: Prisma.AgentDesiredConfigGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AgentDesiredConfigGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.AgentDesiredConfigCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AgentDesiredConfigCountAggregateOutputType> | number
+        }
+      }
+    }
+    ConfigQuarantine: {
+      payload: Prisma.$ConfigQuarantinePayload<ExtArgs>
+      fields: Prisma.ConfigQuarantineFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ConfigQuarantineFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ConfigQuarantineFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        findFirst: {
+          args: Prisma.ConfigQuarantineFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ConfigQuarantineFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        findMany: {
+          args: Prisma.ConfigQuarantineFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>[]
+        }
+        create: {
+          args: Prisma.ConfigQuarantineCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        createMany: {
+          args: Prisma.ConfigQuarantineCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ConfigQuarantineCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>[]
+        }
+        delete: {
+          args: Prisma.ConfigQuarantineDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        update: {
+          args: Prisma.ConfigQuarantineUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        deleteMany: {
+          args: Prisma.ConfigQuarantineDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ConfigQuarantineUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ConfigQuarantineUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>[]
+        }
+        upsert: {
+          args: Prisma.ConfigQuarantineUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConfigQuarantinePayload>
+        }
+        aggregate: {
+          args: Prisma.ConfigQuarantineAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateConfigQuarantine>
+        }
+        groupBy: {
+          args: Prisma.ConfigQuarantineGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigQuarantineGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ConfigQuarantineCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConfigQuarantineCountAggregateOutputType> | number
+        }
+      }
+    }
+    Rollout: {
+      payload: Prisma.$RolloutPayload<ExtArgs>
+      fields: Prisma.RolloutFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        findMany: {
+          args: Prisma.RolloutFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        create: {
+          args: Prisma.RolloutCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        createMany: {
+          args: Prisma.RolloutCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        update: {
+          args: Prisma.RolloutUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutPayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRollout>
+        }
+        groupBy: {
+          args: Prisma.RolloutGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutCountAggregateOutputType> | number
+        }
+      }
+    }
+    RolloutWave: {
+      payload: Prisma.$RolloutWavePayload<ExtArgs>
+      fields: Prisma.RolloutWaveFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutWaveFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutWaveFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutWaveFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutWaveFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        findMany: {
+          args: Prisma.RolloutWaveFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>[]
+        }
+        create: {
+          args: Prisma.RolloutWaveCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        createMany: {
+          args: Prisma.RolloutWaveCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutWaveCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutWaveDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        update: {
+          args: Prisma.RolloutWaveUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutWaveDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutWaveUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutWaveUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutWaveUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutWavePayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutWaveAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRolloutWave>
+        }
+        groupBy: {
+          args: Prisma.RolloutWaveGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutWaveGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutWaveCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutWaveCountAggregateOutputType> | number
+        }
+      }
+    }
+    RolloutTarget: {
+      payload: Prisma.$RolloutTargetPayload<ExtArgs>
+      fields: Prisma.RolloutTargetFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.RolloutTargetFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.RolloutTargetFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        findFirst: {
+          args: Prisma.RolloutTargetFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.RolloutTargetFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        findMany: {
+          args: Prisma.RolloutTargetFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>[]
+        }
+        create: {
+          args: Prisma.RolloutTargetCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        createMany: {
+          args: Prisma.RolloutTargetCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.RolloutTargetCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>[]
+        }
+        delete: {
+          args: Prisma.RolloutTargetDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        update: {
+          args: Prisma.RolloutTargetUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        deleteMany: {
+          args: Prisma.RolloutTargetDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.RolloutTargetUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.RolloutTargetUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>[]
+        }
+        upsert: {
+          args: Prisma.RolloutTargetUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RolloutTargetPayload>
+        }
+        aggregate: {
+          args: Prisma.RolloutTargetAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRolloutTarget>
+        }
+        groupBy: {
+          args: Prisma.RolloutTargetGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutTargetGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.RolloutTargetCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RolloutTargetCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -642,6 +1167,113 @@ export const AgentEventScalarFieldEnum = {
 } as const
 
 export type AgentEventScalarFieldEnum = (typeof AgentEventScalarFieldEnum)[keyof typeof AgentEventScalarFieldEnum]
+
+
+export const ConfigScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  agentType: 'agentType',
+  description: 'description',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ConfigScalarFieldEnum = (typeof ConfigScalarFieldEnum)[keyof typeof ConfigScalarFieldEnum]
+
+
+export const ConfigVersionScalarFieldEnum = {
+  id: 'id',
+  configId: 'configId',
+  version: 'version',
+  hash: 'hash',
+  configMap: 'configMap',
+  files: 'files',
+  sizeBytes: 'sizeBytes',
+  createdAt: 'createdAt'
+} as const
+
+export type ConfigVersionScalarFieldEnum = (typeof ConfigVersionScalarFieldEnum)[keyof typeof ConfigVersionScalarFieldEnum]
+
+
+export const AgentDesiredConfigScalarFieldEnum = {
+  agentUid: 'agentUid',
+  configVersionId: 'configVersionId',
+  hash: 'hash',
+  source: 'source',
+  rolloutId: 'rolloutId',
+  assignedAt: 'assignedAt'
+} as const
+
+export type AgentDesiredConfigScalarFieldEnum = (typeof AgentDesiredConfigScalarFieldEnum)[keyof typeof AgentDesiredConfigScalarFieldEnum]
+
+
+export const ConfigQuarantineScalarFieldEnum = {
+  agentUid: 'agentUid',
+  hash: 'hash',
+  errorMessage: 'errorMessage',
+  reportedAt: 'reportedAt',
+  clearedAt: 'clearedAt',
+  rolloutId: 'rolloutId'
+} as const
+
+export type ConfigQuarantineScalarFieldEnum = (typeof ConfigQuarantineScalarFieldEnum)[keyof typeof ConfigQuarantineScalarFieldEnum]
+
+
+export const RolloutScalarFieldEnum = {
+  id: 'id',
+  configId: 'configId',
+  configVersionId: 'configVersionId',
+  selector: 'selector',
+  strategy: 'strategy',
+  plan: 'plan',
+  state: 'state',
+  stageIndex: 'stageIndex',
+  reason: 'reason',
+  followNewAgents: 'followNewAgents',
+  step: 'step',
+  failuresAcknowledged: 'failuresAcknowledged',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  startedAt: 'startedAt',
+  finishedAt: 'finishedAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type RolloutScalarFieldEnum = (typeof RolloutScalarFieldEnum)[keyof typeof RolloutScalarFieldEnum]
+
+
+export const RolloutWaveScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  direction: 'direction',
+  index: 'index',
+  stage: 'stage',
+  size: 'size',
+  state: 'state',
+  startedAt: 'startedAt',
+  resolvedAt: 'resolvedAt',
+  finishedAt: 'finishedAt'
+} as const
+
+export type RolloutWaveScalarFieldEnum = (typeof RolloutWaveScalarFieldEnum)[keyof typeof RolloutWaveScalarFieldEnum]
+
+
+export const RolloutTargetScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  agentUid: 'agentUid',
+  stage: 'stage',
+  waveIndex: 'waveIndex',
+  state: 'state',
+  active: 'active',
+  previousVersionId: 'previousVersionId',
+  previousHash: 'previousHash',
+  dispatchedAt: 'dispatchedAt',
+  resolvedAt: 'resolvedAt',
+  detail: 'detail',
+  rollbackState: 'rollbackState',
+  rollbackWave: 'rollbackWave'
+} as const
+
+export type RolloutTargetScalarFieldEnum = (typeof RolloutTargetScalarFieldEnum)[keyof typeof RolloutTargetScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -786,6 +1418,48 @@ export type IntFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'In
  * Reference to a field of type 'Int[]'
  */
 export type ListIntFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'Int[]'>
+    
+
+
+/**
+ * Reference to a field of type 'Bytes'
+ */
+export type BytesFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'Bytes'>
+    
+
+
+/**
+ * Reference to a field of type 'Bytes[]'
+ */
+export type ListBytesFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'Bytes[]'>
+    
+
+
+/**
+ * Reference to a field of type 'RolloutState'
+ */
+export type EnumRolloutStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'RolloutState'>
+    
+
+
+/**
+ * Reference to a field of type 'RolloutState[]'
+ */
+export type ListEnumRolloutStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'RolloutState[]'>
+    
+
+
+/**
+ * Reference to a field of type 'RolloutTargetState'
+ */
+export type EnumRolloutTargetStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'RolloutTargetState'>
+    
+
+
+/**
+ * Reference to a field of type 'RolloutTargetState[]'
+ */
+export type ListEnumRolloutTargetStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'RolloutTargetState[]'>
     
 
 
@@ -955,6 +1629,13 @@ export type PrismaClientOptions = PrismaClientOptionsWithAccelerateUrl | PrismaC
 export type GlobalOmitConfig = {
   agent?: Prisma.AgentOmit
   agentEvent?: Prisma.AgentEventOmit
+  config?: Prisma.ConfigOmit
+  configVersion?: Prisma.ConfigVersionOmit
+  agentDesiredConfig?: Prisma.AgentDesiredConfigOmit
+  configQuarantine?: Prisma.ConfigQuarantineOmit
+  rollout?: Prisma.RolloutOmit
+  rolloutWave?: Prisma.RolloutWaveOmit
+  rolloutTarget?: Prisma.RolloutTargetOmit
 }
 
 /* Types for Logging */

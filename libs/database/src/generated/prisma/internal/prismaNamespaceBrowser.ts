@@ -52,7 +52,14 @@ export const AnyNull = runtime.AnyNull
 
 export const ModelName = {
   Agent: 'Agent',
-  AgentEvent: 'AgentEvent'
+  AgentEvent: 'AgentEvent',
+  Config: 'Config',
+  ConfigVersion: 'ConfigVersion',
+  AgentDesiredConfig: 'AgentDesiredConfig',
+  ConfigQuarantine: 'ConfigQuarantine',
+  Rollout: 'Rollout',
+  RolloutWave: 'RolloutWave',
+  RolloutTarget: 'RolloutTarget'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -108,6 +115,113 @@ export const AgentEventScalarFieldEnum = {
 } as const
 
 export type AgentEventScalarFieldEnum = (typeof AgentEventScalarFieldEnum)[keyof typeof AgentEventScalarFieldEnum]
+
+
+export const ConfigScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  agentType: 'agentType',
+  description: 'description',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ConfigScalarFieldEnum = (typeof ConfigScalarFieldEnum)[keyof typeof ConfigScalarFieldEnum]
+
+
+export const ConfigVersionScalarFieldEnum = {
+  id: 'id',
+  configId: 'configId',
+  version: 'version',
+  hash: 'hash',
+  configMap: 'configMap',
+  files: 'files',
+  sizeBytes: 'sizeBytes',
+  createdAt: 'createdAt'
+} as const
+
+export type ConfigVersionScalarFieldEnum = (typeof ConfigVersionScalarFieldEnum)[keyof typeof ConfigVersionScalarFieldEnum]
+
+
+export const AgentDesiredConfigScalarFieldEnum = {
+  agentUid: 'agentUid',
+  configVersionId: 'configVersionId',
+  hash: 'hash',
+  source: 'source',
+  rolloutId: 'rolloutId',
+  assignedAt: 'assignedAt'
+} as const
+
+export type AgentDesiredConfigScalarFieldEnum = (typeof AgentDesiredConfigScalarFieldEnum)[keyof typeof AgentDesiredConfigScalarFieldEnum]
+
+
+export const ConfigQuarantineScalarFieldEnum = {
+  agentUid: 'agentUid',
+  hash: 'hash',
+  errorMessage: 'errorMessage',
+  reportedAt: 'reportedAt',
+  clearedAt: 'clearedAt',
+  rolloutId: 'rolloutId'
+} as const
+
+export type ConfigQuarantineScalarFieldEnum = (typeof ConfigQuarantineScalarFieldEnum)[keyof typeof ConfigQuarantineScalarFieldEnum]
+
+
+export const RolloutScalarFieldEnum = {
+  id: 'id',
+  configId: 'configId',
+  configVersionId: 'configVersionId',
+  selector: 'selector',
+  strategy: 'strategy',
+  plan: 'plan',
+  state: 'state',
+  stageIndex: 'stageIndex',
+  reason: 'reason',
+  followNewAgents: 'followNewAgents',
+  step: 'step',
+  failuresAcknowledged: 'failuresAcknowledged',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  startedAt: 'startedAt',
+  finishedAt: 'finishedAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type RolloutScalarFieldEnum = (typeof RolloutScalarFieldEnum)[keyof typeof RolloutScalarFieldEnum]
+
+
+export const RolloutWaveScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  direction: 'direction',
+  index: 'index',
+  stage: 'stage',
+  size: 'size',
+  state: 'state',
+  startedAt: 'startedAt',
+  resolvedAt: 'resolvedAt',
+  finishedAt: 'finishedAt'
+} as const
+
+export type RolloutWaveScalarFieldEnum = (typeof RolloutWaveScalarFieldEnum)[keyof typeof RolloutWaveScalarFieldEnum]
+
+
+export const RolloutTargetScalarFieldEnum = {
+  rolloutId: 'rolloutId',
+  agentUid: 'agentUid',
+  stage: 'stage',
+  waveIndex: 'waveIndex',
+  state: 'state',
+  active: 'active',
+  previousVersionId: 'previousVersionId',
+  previousHash: 'previousHash',
+  dispatchedAt: 'dispatchedAt',
+  resolvedAt: 'resolvedAt',
+  detail: 'detail',
+  rollbackState: 'rollbackState',
+  rollbackWave: 'rollbackWave'
+} as const
+
+export type RolloutTargetScalarFieldEnum = (typeof RolloutTargetScalarFieldEnum)[keyof typeof RolloutTargetScalarFieldEnum]
 
 
 export const SortOrder = {
