@@ -41,6 +41,10 @@ export default tseslint.config(
             { sourceTag: 'type:telemetry', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'type:bus', onlyDependOnLibsWithTags: ['type:proto', 'type:protocol'] },
             { sourceTag: 'type:database', onlyDependOnLibsWithTags: ['type:config'] },
+            {
+              sourceTag: 'type:rollouts',
+              onlyDependOnLibsWithTags: ['type:proto', 'type:protocol', 'type:domain', 'type:bus', 'type:database', 'type:config'],
+            },
             // The gateway never touches Postgres.
             { sourceTag: 'scope:gateway', notDependOnLibsWithTags: ['type:database'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['scope:shared'] },

@@ -12,6 +12,7 @@ const alias = {
   '@opamp/domain': lib('domain'),
   '@opamp/config': lib('config'),
   '@opamp/telemetry': lib('telemetry'),
+  '@opamp/rollouts': lib('rollouts'),
 };
 
 // Nest needs decorator metadata, which esbuild does not emit; SWC does.

@@ -1,6 +1,7 @@
 import { create, equals } from '@bufbuild/protobuf';
 import {
   AgentCoreStateSchema,
+  AgentDesiredStateSchema,
   AgentReportStateSchema,
   ComponentHealthSchema,
   ConnectionStatus,
@@ -177,7 +178,7 @@ describe('hot state codec', () => {
           uid: UID,
           core: zero,
           report: create(AgentReportStateSchema),
-          desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' },
+          desired: create(AgentDesiredStateSchema),
         }),
       })!.core.lastSeq,
     ).toBe(0n);
@@ -187,7 +188,7 @@ describe('hot state codec', () => {
           uid: UID,
           core: unknown,
           report: create(AgentReportStateSchema),
-          desired: { $typeName: 'opampcp.fleet.v1.AgentDesiredState' },
+          desired: create(AgentDesiredStateSchema),
         }),
       })!.core.lastSeq,
     ).toBeUndefined();

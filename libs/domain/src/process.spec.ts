@@ -527,6 +527,63 @@ describe('processControl', () => {
     expect(control(s, bad).rejected).toMatch(/does not decode/);
   });
 
+  it('quarantine: a hash reported FAILED is never offered again until a command clears it (offered once then)', () => {
+    const caps = CAPS.ReportsStatus | CAPS.AcceptsRemoteConfig | CAPS.ReportsRemoteConfig;
+    const v1 = desiredConfigCommand({ 'fluent-bit.conf': '[INPUT]\n    Name dummy' });
+    const v2 = desiredConfigCommand({ 'fluent-bit.conf': '[INPUT]\n    Name cpu' });
+    const dc = (c: typeof v1) => (c.command.case === 'desiredConfig' ? c.command.value : undefined)!;
+    const h1 = dc(v1).configHash;
+    const h2 = dc(v2).configHash;
+
+    // v1 applied, then v2 offered and FAILED: the agent falls back and reports v1 APPLIED again.
+    let s = step(undefined, fullReport(0n, caps, { remoteConfigStatus: { lastRemoteConfigHash: h1, status: 1 } }), {
+      arrival: HTTP,
+    }).next;
+    s = control(s, v2).write!.state;
+    const offered = step(s, a2s({ sequenceNum: 1n }), { arrival: HTTP });
+    expect(offered.reply.remoteConfig?.configHash).toEqual(h2);
+    const failed = step(
+      offered.next,
+      a2s({
+        sequenceNum: 2n,
+        remoteConfigStatus: { lastRemoteConfigHash: h2, status: 3, errorMessage: 'parse error' },
+      }),
+      { arrival: HTTP },
+    );
+    expect(failed.primary.desiredChanged).toBe(true);
+    expect(failed.next.desired.quarantinedHashes).toEqual([h2]);
+    const fellBack = step(
+      failed.next,
+      a2s({ sequenceNum: 3n, remoteConfigStatus: { lastRemoteConfigHash: h1, status: 1 } }),
+      { arrival: HTTP },
+    );
+    // Reported hash differs from the desired one, but the desired one is quarantined: no loop.
+    expect(fellBack.reply.remoteConfig).toBeUndefined();
+    expect(step(fellBack.next, a2s({ sequenceNum: 4n }), { arrival: HTTP }).reply.remoteConfig).toBeUndefined();
+
+    // Setting v2 again (e.g. a rollout of the same version) does not lift the quarantine.
+    const again = control(fellBack.next, v2).write!.state;
+    expect(step(again, a2s({ sequenceNum: 5n }), { arrival: HTTP }).reply.remoteConfig).toBeUndefined();
+
+    // A person clears it: offered exactly once more.
+    const clear = create(ControlCommandSchema, {
+      commandId: 'c',
+      command: { case: 'desiredConfig', value: { ...dc(v2), clearQuarantine: true } },
+    });
+    const cleared = control(again, clear).write!.state;
+    expect(cleared.desired.quarantinedHashes).toEqual([]);
+    const retry = step(cleared, a2s({ sequenceNum: 6n }), { arrival: HTTP });
+    expect(retry.reply.remoteConfig?.configHash).toEqual(h2);
+    expect(step(retry.next, a2s({ sequenceNum: 7n }), { arrival: HTTP }).reply.remoteConfig).toBeDefined(); // reported h1 ≠ h2, not quarantined any more
+    const failedAgain = step(
+      retry.next,
+      a2s({ sequenceNum: 7n, remoteConfigStatus: { lastRemoteConfigHash: h2, status: 3 } }),
+      { arrival: HTTP },
+    );
+    expect(failedAgain.next.desired.quarantinedHashes).toEqual([h2]);
+    expect(step(failedAgain.next, a2s({ sequenceNum: 8n }), { arrival: HTTP }).reply.remoteConfig).toBeUndefined();
+  });
+
   it('custom message: refused for undeclared capabilities, pushed on WS, queued (bounded) for HTTP', () => {
     const caps = CAPS.ReportsStatus;
     const declared = { customCapabilities: { capabilities: ['com.example.pause'] } };

@@ -30,6 +30,7 @@ import {
   CloneAssignmentSchema,
   ConnectionStatus,
   PendingCustomMessageSchema,
+  RemoteConfigStatuses,
   ServerToAgentSchema,
   Transport,
   type AgentCoreState,
@@ -333,7 +334,8 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
     core.link = undefined;
     core.disconnectedAtMs = nowMs;
   }
-  let state: AgentState = { uid, core, report, desired: base.desired };
+  const desired = quarantineFailedHash(base.desired, changes.includes('remoteConfigStatus') ? report : undefined);
+  let state: AgentState = { uid, core, report, desired };
 
   const events: AgentEvent[] = [...duplicateEvents];
   if (!known) {
@@ -394,6 +396,7 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
   state = decision.state;
   events.push(...decision.events);
   const primary = finish(base, state, events, changes, policy);
+  if (desired !== base.desired) primary.desiredChanged = true;
   return {
     outcome: closeLink ? 'reconnect' : 'normal',
     primary: { ...primary, route: routeFor(prevLink, state.core.link) },
@@ -839,9 +842,17 @@ export function processControl(input: ControlInput): ControlResult {
         desired = {
           ...state.desired,
           config: { $typeName: 'opampcp.fleet.v1.DesiredConfig', configHash: dc.configHash, config: configMap },
+          quarantinedHashes: dc.clearQuarantine
+            ? state.desired.quarantinedHashes.filter((h) => !bytesEqual(h, dc.configHash))
+            : state.desired.quarantinedHashes,
         };
       }
-      const next: AgentState = { ...state, desired };
+      const retry = dc.clearQuarantine && dc.configHash.length > 0;
+      const next: AgentState = {
+        ...state,
+        desired,
+        core: retry ? { ...state.core, retryConfigHash: dc.configHash } : state.core,
+      };
       const base: StateWrite = { ...keep(next), desiredChanged: true };
       if (live) {
         const choice = decideRemoteConfig(next, { fullStateRequestedNow: false });
@@ -851,7 +862,7 @@ export function processControl(input: ControlInput): ControlResult {
             capabilities: policy.serverCapabilities,
             remoteConfig: { config: choice.config, configHash: choice.configHash },
           });
-          const core = { ...next.core, lastSentConfigHash: choice.configHash };
+          const core = { ...next.core, lastSentConfigHash: choice.configHash, retryConfigHash: EMPTY };
           return {
             kind,
             push: { link: state.core.link!, message },
@@ -873,4 +884,23 @@ export function processControl(input: ControlInput): ControlResult {
       return { kind, write: base };
     }
   }
+}
+
+/** At most this many quarantined hashes are kept per agent (the oldest are forgotten first). */
+export const MAX_QUARANTINED_HASHES = 16;
+
+/**
+ * Records the hash of a FAILED remote config status in the agent's quarantine (docs/rollouts.md):
+ * the fleet never offers it again until a control command clears it. Returns `desired` unchanged
+ * (same object) when there is nothing new to record.
+ */
+export function quarantineFailedHash(
+  desired: AgentState['desired'],
+  report: AgentState['report'] | undefined,
+): AgentState['desired'] {
+  const status = report?.remoteConfigStatus;
+  if (status?.status !== RemoteConfigStatuses.RemoteConfigStatuses_FAILED) return desired;
+  const hash = status.lastRemoteConfigHash;
+  if (hash.length === 0 || desired.quarantinedHashes.some((h) => bytesEqual(h, hash))) return desired;
+  return { ...desired, quarantinedHashes: [...desired.quarantinedHashes, hash].slice(-MAX_QUARANTINED_HASHES) };
 }

@@ -151,6 +151,7 @@ export function decideReply(input: ReplyInput): ReplyDecision {
       events.push(event(uidStr, 'remote_config_offered', nowMs, { hash: toHex(config.configHash) }));
     }
     core.lastSentConfigHash = config.configHash;
+    core.retryConfigHash = new Uint8Array(0);
     contents.push('remote_config');
   }
 
@@ -235,7 +236,11 @@ export function decideRemoteConfig(
   if (!hasCapability(caps, AgentCapability.AcceptsRemoteConfig)) return undefined; // step 1
   const desired = state.desired.config;
   if (desired === undefined || desired.configHash.length === 0) return undefined; // step 2
+  // Quarantine: the agent reported FAILED for this hash; never offer it again (no resend loop).
+  if (state.desired.quarantinedHashes.some((h) => bytesEqual(h, desired.configHash))) return undefined;
   const config = desired.config ?? create(AgentConfigMapSchema);
+  // A cleared quarantine asks for one more offer of the same hash, whatever the agent reports.
+  if (bytesEqual(state.core.retryConfigHash, desired.configHash)) return { configHash: desired.configHash, config };
   if (hasCapability(caps, AgentCapability.ReportsRemoteConfig)) {
     if (opts.fullStateRequestedNow) return undefined;
     const reported = state.report.remoteConfigStatus?.lastRemoteConfigHash;
