@@ -45,4 +45,8 @@ export const fleetMetrics = {
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   ),
   batchErrors: counter('opamp_fleet_batch_errors_total', 'Inbound batches that failed and will be retried.'),
+  redelivered: counter(
+    'opamp_fleet_redelivered_total',
+    'AgentToServer entries delivered again after their batch was committed (lost ack, crashed replica); not answered twice.',
+  ),
 };

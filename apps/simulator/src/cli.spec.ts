@@ -79,6 +79,13 @@ describe('parseSimulatorArgs', () => {
     });
   });
 
+  it('takes several --url as failover endpoints, normalised to the transport', () => {
+    const c = parse('--transport', 'http', '--url', 'ws://gw-a:4320/v1/opamp', '--url', 'wss://gw-b/v1/opamp');
+    expect(c.url).toBe('http://gw-a:4320/v1/opamp');
+    expect(c.failoverUrls).toEqual(['https://gw-b/v1/opamp']);
+    expect(parse().failoverUrls).toEqual([]);
+  });
+
   it('always adds ReportsStatus', () => {
     expect(parse('--capabilities', '0x2').capabilities).toBe(3n);
   });

@@ -8,6 +8,8 @@ export interface SimulatorConfig {
   agents: number;
   transport: TransportKind;
   url: string;
+  /** Further endpoints (`--url` given more than once): agents move to the next one when theirs fails. */
+  failoverUrls?: string[];
   heartbeatSeconds: number;
   capabilities: bigint;
   serviceName: string;
@@ -39,7 +41,8 @@ Simulates N OpAMP agents (Fluent Bit-like) in one process.
   --agents N                 number of agents (default 1)
   --transport ws|http        OpAMP transport (default ws)
   --url URL                  endpoint (default ws://127.0.0.1:4320/v1/opamp, or http://... for --transport http;
-                             a ws:// URL is turned into http:// for HTTP and vice versa)
+                             a ws:// URL is turned into http:// for HTTP and vice versa); repeat it to give
+                             several gateways: agents use the first and move to the next when theirs fails
   --heartbeat SECONDS        heartbeat (WS) / poll (HTTP) interval until the server offers one (default 30)
   --capabilities CAPS        0x3d07, a decimal number, or names: ReportsStatus,AcceptsRemoteConfig,...
                              (default 0x${DEFAULT_AGENT_CAPABILITIES.toString(16)}; ReportsStatus is always added)
@@ -128,7 +131,7 @@ export function parseSimulatorArgs(argv: string[]): SimulatorConfig | 'help' {
       options: {
         agents: { type: 'string' },
         transport: { type: 'string' },
-        url: { type: 'string' },
+        url: { type: 'string', multiple: true },
         heartbeat: { type: 'string' },
         capabilities: { type: 'string' },
         'service-name': { type: 'string' },
@@ -163,7 +166,8 @@ export function parseSimulatorArgs(argv: string[]): SimulatorConfig | 'help' {
   return {
     agents: num('agents', v.agents, 1, { min: 1, max: 1_000_000, integer: true }),
     transport,
-    url: normaliseUrl(v.url ?? defaultUrl, transport),
+    url: normaliseUrl(v.url?.[0] ?? defaultUrl, transport),
+    failoverUrls: (v.url ?? []).slice(1).map((u) => normaliseUrl(u, transport)),
     heartbeatSeconds: num('heartbeat', v.heartbeat, 30, { min: 0.01, max: 86_400 }),
     capabilities:
       (v.capabilities !== undefined ? parseCapabilities(v.capabilities) : DEFAULT_AGENT_CAPABILITIES) |

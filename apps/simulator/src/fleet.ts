@@ -55,6 +55,7 @@ export class AgentFleet {
     const c = this.config;
     return {
       url: c.url,
+      failoverUrls: c.failoverUrls,
       transport: c.transport,
       capabilities: c.capabilities,
       serviceName: c.serviceName,

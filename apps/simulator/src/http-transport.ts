@@ -4,6 +4,7 @@ import { parseRetryAfter } from './backoff.js';
 import {
   TransportError,
   authHeaders,
+  endpointOf,
   type AgentTransport,
   type TransportHandlers,
   type TransportOptions,
@@ -56,7 +57,7 @@ export class HttpTransport implements AgentTransport {
       }
       let res: Response;
       try {
-        res = await fetch(this.opts.url, { method: 'POST', headers, body, signal: controller.signal });
+        res = await fetch(endpointOf(this.opts), { method: 'POST', headers, body, signal: controller.signal });
       } catch (err) {
         if (
           controller.signal.aborted &&

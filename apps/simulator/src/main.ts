@@ -5,7 +5,7 @@ import { AgentFleet, formatStatus, formatSummary } from './fleet.js';
 async function run(config: SimulatorConfig): Promise<void> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   log(
-    `simulating ${config.agents} ${config.transport.toUpperCase()} agent(s) against ${config.url} ` +
+    `simulating ${config.agents} ${config.transport.toUpperCase()} agent(s) against ${[config.url, ...(config.failoverUrls ?? [])].join(', ')} ` +
       `(heartbeat ${config.heartbeatSeconds}s, capabilities 0x${config.capabilities.toString(16)}, ramp ${config.rampPerSecond}/s` +
       `${config.failConfigPercent > 0 ? `, ${config.failConfigPercent}% fail configs` : ''}` +
       `${config.durationSeconds > 0 ? `, for ${config.durationSeconds}s` : ', until Ctrl-C'})`,

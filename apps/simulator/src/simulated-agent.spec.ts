@@ -268,6 +268,29 @@ describe('SimulatedAgent: remote config', () => {
     expect(t().sent[3]!.remoteConfigStatus?.status).toBe(RemoteConfigStatuses.RemoteConfigStatuses_FAILED);
   });
 
+  it('with failConfigMatching fails only configs containing the marker, and counts every offer', async () => {
+    const { agent, t } = make('ws', { failConfig: true, failConfigMatching: 'Retry_Limit  no_such' });
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    t().push({ ...ack(t().sent[0]!), remoteConfig });
+    await until(() => t().sent.length === 3);
+    expect(t().sent[2]!.remoteConfigStatus?.status).toBe(RemoteConfigStatuses.RemoteConfigStatuses_APPLIED);
+
+    const bad = new TextEncoder().encode('[OUTPUT]\n    Retry_Limit  no_such\n');
+    const badHash = new Uint8Array(32).fill(7);
+    t().push({
+      ...ack(t().sent[2]!),
+      remoteConfig: {
+        configHash: badHash,
+        config: { configMap: { 'fluent-bit.conf': { body: bad, contentType: 'text/plain' } } },
+      },
+    });
+    await until(() => t().sent.length === 5);
+    expect(t().sent[4]!.remoteConfigStatus?.status).toBe(RemoteConfigStatuses.RemoteConfigStatuses_FAILED);
+    expect(t().sent[4]!.remoteConfigStatus?.lastRemoteConfigHash).toEqual(badHash);
+    expect([agent.stats.configsApplied, agent.stats.configsFailed, agent.stats.configsReceived]).toEqual([1, 1, 2]);
+  });
+
   it('does not re-apply a config hash it already processed', async () => {
     const { agent, t } = make('ws');
     await agent.start();
@@ -682,5 +705,65 @@ describe('SimulatedAgent: stop', () => {
     await until(() => t().sent.length === 3);
     expect(t().sent[2]!.sequenceNum).toBe(0n);
     expect(isFull(t().sent[2]!)).toBe(true);
+  });
+});
+
+describe('SimulatedAgent: failover between endpoints', () => {
+  const A = 'ws://a/v1/opamp';
+  const B = 'ws://b/v1/opamp';
+
+  it('WS: a refused connection moves to the next endpoint', async () => {
+    const { agent, t } = make('ws', { url: A, failoverUrls: [B] });
+    const moved: string[] = [];
+    agent.on('failover', (to) => moved.push(to));
+    const p = agent.start();
+    t().connectFailures.push(new TransportError('ECONNREFUSED', 'network'));
+    await p;
+    await until(() => t().sent.length === 1, 'connected to the second endpoint');
+    expect(t().targets).toEqual([A, B]);
+    expect(moved).toEqual([B]);
+    expect(agent.endpoint).toBe(B);
+    expect(isFull(t().sent[0]!)).toBe(true);
+  });
+
+  it('WS: a lost connection (1006) or a draining server (1001) moves on; other closes reconnect to the same endpoint', async () => {
+    const { agent, t } = make('ws', { url: A, failoverUrls: [B] });
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    t().push(ack(t().sent[0]!));
+    t().drop(1006);
+    await until(() => t().sent.length === 2, 'reconnect after 1006');
+    t().drop(1001);
+    await until(() => t().sent.length === 3, 'reconnect after 1001');
+    t().drop(1011);
+    await until(() => t().sent.length === 4, 'reconnect after 1011');
+    expect(t().targets).toEqual([A, B, A, A]);
+    // The process goes on: contiguous seq, compressed first messages (the server kept the state).
+    expect(t().sent.map((m) => m.sequenceNum)).toEqual([0n, 1n, 2n, 3n]);
+    expect(
+      t()
+        .sent.slice(1)
+        .every((m) => m.agentDescription === undefined),
+    ).toBe(true);
+  });
+
+  it('HTTP: a failed request is resent, same seq, to the next endpoint', async () => {
+    const { agent, t } = make('http', { url: 'http://a/v1/opamp', failoverUrls: ['http://b/v1/opamp'] });
+    const p = agent.start();
+    t().sendFailures.push(new TransportError('HTTP request failed: ECONNREFUSED', 'network'));
+    await p;
+    await until(() => t().sent.length === 1, 'retried on the second endpoint');
+    expect(t().targets).toEqual(['http://a/v1/opamp', 'http://b/v1/opamp']);
+    expect(t().sent[0]!.sequenceNum).toBe(0n);
+    expect(agent.endpoint).toBe('http://b/v1/opamp');
+  });
+
+  it('a rejected request (401, 400) does not move to another endpoint', async () => {
+    const { agent, t } = make('ws', { url: A, failoverUrls: [B] });
+    const p = agent.start();
+    t().connectFailures.push(new TransportError('HTTP 401', 'rejected', 401));
+    await p;
+    await until(() => t().sent.length === 1);
+    expect(t().targets).toEqual([A, A]);
   });
 });

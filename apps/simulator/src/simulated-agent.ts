@@ -41,6 +41,7 @@ import {
   uuidv7,
 } from '@opamp/protocol';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { EndpointList } from './endpoints.js';
 import { HttpTransport } from './http-transport.js';
 import {
   TransportError,
@@ -76,6 +77,12 @@ export interface ConfigFile {
 export interface SimulatedAgentOptions {
   /** OpAMP endpoint: ws(s)://host:4320/v1/opamp or http(s)://host:4320/v1/opamp. */
   url: string;
+  /**
+   * Further endpoints of the same control plane (other gateway pods). When the current endpoint
+   * cannot be reached (connection refused or lost, timeout, 429/503, WS close 1001/1006), the agent
+   * moves to the next one, round robin, still pacing its retries with the backoff.
+   */
+  failoverUrls?: string[];
   transport: TransportKind;
   /** AgentCapabilities bits; ReportsStatus is always added. Default {@link DEFAULT_AGENT_CAPABILITIES}. */
   capabilities?: bigint;
@@ -91,8 +98,13 @@ export interface SimulatedAgentOptions {
   labels?: Record<string, string>;
   /** Heartbeat (WS) / poll (HTTP) interval until the server offers one. Default 30; fractions allowed. */
   heartbeatSeconds?: number;
-  /** Report FAILED for every remote config instead of applying it. */
+  /** Report FAILED for every remote config instead of applying it (see failConfigMatching). */
   failConfig?: boolean;
+  /**
+   * With failConfig: fail only configs one of whose file bodies contains this text (a config that
+   * is bad for some agents only, e.g. an option their version lacks). Default: fail every config.
+   */
+  failConfigMatching?: string;
   /** Time between reporting APPLYING and APPLIED/FAILED. Default 100 ms. */
   applyDelayMs?: number;
   /** Downtime of a simulated restart. Default 1000 ms. */
@@ -111,6 +123,8 @@ export interface SimulatedAgentOptions {
   gzip?: boolean;
   /** Connect / request timeout, ms. Default 10 s (WS handshake) / 30 s (HTTP). */
   timeoutMs?: number;
+  /** Source address of the WS connection (see TransportOptions.localAddress). */
+  localAddress?: string;
   backoff?: Partial<BackoffOptions>;
   /** Replace the network transport (tests). */
   transportFactory?: TransportFactory;
@@ -131,6 +145,8 @@ export interface AgentStats {
   fullStateRequests: number;
   configsApplied: number;
   configsFailed: number;
+  /** ServerToAgent messages that carried a remote_config (offers, including repeated ones). */
+  configsReceived: number;
   restarts: number;
   uidChanges: number;
   customMessagesReceived: number;
@@ -150,6 +166,7 @@ export function emptyAgentStats(): AgentStats {
     fullStateRequests: 0,
     configsApplied: 0,
     configsFailed: 0,
+    configsReceived: 0,
     restarts: 0,
     uidChanges: 0,
     customMessagesReceived: 0,
@@ -168,6 +185,8 @@ export interface SimulatedAgentEvents {
   remoteConfigStatus: [status: RemoteConfigStatuses, hash: Uint8Array, errorMessage: string];
   customMessage: [message: CustomMessage];
   stopped: [];
+  /** The agent moved to another endpoint after a connection failure. */
+  failover: [to: string, from: string];
 }
 
 interface Dirty {
@@ -246,6 +265,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   private readonly opts: SimulatedAgentOptions;
   private readonly transport: AgentTransport;
   private readonly backoff: Backoff;
+  private readonly endpoints: EndpointList;
   private readonly serviceInstanceId: string;
 
   private uidBytes: Uint8Array;
@@ -307,20 +327,31 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.customCapabilities = [...(options.customCapabilities ?? [ECHO_CAPABILITY])];
     this.effectiveConfig = options.initialConfig ?? defaultConfig(options.serviceName ?? 'fluent-bit');
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff }, options.random);
+    this.endpoints = new EndpointList([options.url, ...(options.failoverUrls ?? [])]);
     const handlers: TransportHandlers = {
       onMessage: (bytes) => this.onTransportMessage(bytes),
       onClose: (info) => this.onTransportClose(info),
       onError: (err) => this.problem(err),
     };
-    const topts = { url: options.url, token: options.token, timeoutMs: options.timeoutMs };
+    const topts = {
+      url: () => this.endpoints.current,
+      token: options.token,
+      timeoutMs: options.timeoutMs,
+      localAddress: options.localAddress,
+    };
     this.transport = options.transportFactory
-      ? options.transportFactory(handlers)
+      ? options.transportFactory(handlers, () => this.endpoints.current)
       : options.transport === 'ws'
         ? new WsTransport(topts, handlers)
         : new HttpTransport({ ...topts, gzip: options.gzip }, handlers);
   }
 
   // ---------------------------------------------------------------- public surface
+
+  /** The endpoint the agent uses now (changes on failover). */
+  get endpoint(): string {
+    return this.endpoints.current;
+  }
 
   /** Current instance_uid in canonical form. */
   get uid(): string {
@@ -485,6 +516,13 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.previousUid = undefined;
   }
 
+  /** The current endpoint failed: the next attempt goes to the next one (when there is another). */
+  private failover(): void {
+    const from = this.endpoints.current;
+    const to = this.endpoints.failover();
+    if (to !== undefined) this.emit('failover', to, from);
+  }
+
   /** Counts and reports a transport failure; undefined when it no longer matters (stale generation, aborted). */
   private transportFailure(gen: number, err: unknown): TransportError | undefined {
     if (gen !== this.gen) return undefined;
@@ -504,6 +542,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     } catch (err) {
       const te = this.transportFailure(gen, err);
       if (!te) return;
+      if (te.retryable) this.failover();
       this.scheduleReconnect(gen, te.retryAfterMs);
       return;
     }
@@ -543,6 +582,8 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       this.emit('disconnected', info);
       // A connection that never got a reply gets no "immediate" retry: keep backing off.
       if (this.repliesThisConnection > 0) this.backoff.reset();
+      // 1001: the server is going away (drain); 1006: the connection was lost (crash, network).
+      if (info.code === 1001 || info.code === 1006) this.failover();
       this.scheduleReconnect(gen);
     });
   }
@@ -576,6 +617,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     if (gen !== this.gen) return;
     this.stats.disconnects++;
     this.emit('disconnected', { code: 1000, reason: 'server unavailable' });
+    this.failover();
     this.scheduleReconnect(gen, retryAfterMs);
   }
 
@@ -632,8 +674,10 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
       if (!te) return;
       this.httpHealthy = false;
       if (this.transport.kind === 'http') {
-        if (te.retryable) this.retryHttp(gen, msg, bytes, restore, te.retryAfterMs);
-        else this.scheduleHeartbeat(); // the message is dropped (400, 401, 413...): keep polling
+        if (te.retryable) {
+          this.failover();
+          this.retryHttp(gen, msg, bytes, restore, te.retryAfterMs);
+        } else this.scheduleHeartbeat(); // the message is dropped (400, 401, 413...): keep polling
       } else {
         restore(); // WS: the close handler reconnects; what this message carried goes out again
       }
@@ -954,6 +998,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
   }
 
   private onRemoteConfig(rc: AgentRemoteConfig): void {
+    this.stats.configsReceived++;
     const hash = rc.configHash;
     if (this.applying && bytesEqual(this.applying.config.configHash, hash)) return;
     const done =
@@ -977,7 +1022,7 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     if (!applying || applying.token !== token) return;
     this.applying = undefined;
     const rc = applying.config;
-    if (this.opts.failConfig) {
+    if (this.opts.failConfig && this.failsConfig(rc)) {
       this.stats.configsFailed++;
       this.setRemoteStatus(
         RemoteConfigStatuses.RemoteConfigStatuses_FAILED,
@@ -993,6 +1038,13 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     this.dirty.effectiveConfig = true;
     this.stats.configsApplied++;
     this.setRemoteStatus(RemoteConfigStatuses.RemoteConfigStatuses_APPLIED, rc.configHash, '');
+  }
+
+  private failsConfig(rc: AgentRemoteConfig): boolean {
+    const marker = this.opts.failConfigMatching;
+    if (marker === undefined) return true;
+    const needle = Buffer.from(marker, 'utf8');
+    return Object.values(rc.config?.configMap ?? {}).some((f) => Buffer.from(f.body).includes(needle));
   }
 
   private setRemoteStatus(status: RemoteConfigStatuses, hash: Uint8Array, errorMessage: string): void {

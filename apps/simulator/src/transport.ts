@@ -57,16 +57,29 @@ export interface AgentTransport {
 }
 
 export interface TransportOptions {
-  url: string;
+  /** The endpoint; a function is asked again for every connect / request (failover between endpoints). */
+  url: string | (() => string);
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
   /** Extra request headers (both transports). */
   headers?: Record<string, string>;
   /** Connect / request timeout, ms. */
   timeoutMs?: number;
+  /**
+   * Source address of the WS connection (e.g. 127.0.0.2): one source IP has only ~28k ephemeral
+   * ports towards one server address, so load tests with more sockets spread them over several.
+   * HTTP ignores it: fetch shares a keep-alive pool, which needs few connections.
+   */
+  localAddress?: string;
 }
 
-export type TransportFactory = (handlers: TransportHandlers) => AgentTransport;
+/** `url` is the agent's current endpoint, asked again for every connect / request. */
+export type TransportFactory = (handlers: TransportHandlers, url: () => string) => AgentTransport;
+
+/** The URL to use now. */
+export function endpointOf(opts: TransportOptions): string {
+  return typeof opts.url === 'function' ? opts.url() : opts.url;
+}
 
 export function authHeaders(opts: TransportOptions): Record<string, string> {
   const h: Record<string, string> = { ...opts.headers };

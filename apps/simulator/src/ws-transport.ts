@@ -5,6 +5,7 @@ import { parseRetryAfter } from './backoff.js';
 import {
   TransportError,
   authHeaders,
+  endpointOf,
   type AgentTransport,
   type TransportHandlers,
   type TransportOptions,
@@ -50,8 +51,9 @@ export class WsTransport implements AgentTransport {
         if (err) reject(err);
         else resolve();
       };
-      const ws = new WebSocket(this.opts.url, {
+      const ws = new WebSocket(endpointOf(this.opts), {
         headers: authHeaders(this.opts),
+        localAddress: this.opts.localAddress,
         handshakeTimeout: this.opts.timeoutMs ?? 10_000,
         maxPayload: MAX_PAYLOAD,
         perMessageDeflate: false,

@@ -188,13 +188,15 @@ export class InboundConsumer {
       const key = StreamKeys.inbound(shard);
       try {
         await this.handler(shard, entries);
+        const ids = raw.map(([id]) => id);
+        if (ids.length > 0) await this.redis.xack(key, ConsumerGroups.fleet, ...ids);
       } catch (err) {
-        // Not acknowledged: re-read from the pending list once things recover.
+        // Not acknowledged (the handler failed, or the XACK itself was lost): re-read the
+        // shard's pending list once things recover. Otherwise a lost XACK would leave the
+        // entries pending for good, and the trim below never passes the oldest pending entry.
         slot.recovering = true;
         throw err;
       }
-      const ids = raw.map(([id]) => id);
-      if (ids.length > 0) await this.redis.xack(key, ConsumerGroups.fleet, ...ids);
       await this.maybeTrim(shard, slot);
     })();
     slot.busy = work;

@@ -17,9 +17,18 @@ export interface BusLimits {
   inboundMaxLen: number;
   /** Approximate cap on a gateway's outbound stream (the gateway reads it continuously). */
   outboundMaxLen: number;
+  /**
+   * Every append to an outbound stream (re)sets this expiry. A live gateway reads its stream within
+   * milliseconds, so only the stream of a gateway that is gone ever reaches it: a crashed pod
+   * cannot delete its own stream, and replies still in flight for it would otherwise keep it in
+   * Redis forever.
+   */
+  outboundTtlMs: number;
 }
 
-export const DEFAULT_BUS_LIMITS: BusLimits = { inboundMaxLen: 200_000, outboundMaxLen: 20_000 };
+const UID_FIELD_PREFIX = Buffer.from([0x0a, 16]);
+
+export const DEFAULT_BUS_LIMITS: BusLimits = { inboundMaxLen: 200_000, outboundMaxLen: 20_000, outboundTtlMs: 300_000 };
 
 /**
  * Appends envelopes to the bus. Uses the caller's client; give it `autoPipelining` so that many
@@ -51,17 +60,45 @@ export class BusPublisher {
     return id ?? '';
   }
 
+  /**
+   * Appends the same envelope for many agents (e.g. a desired config for a rollout wave) in one
+   * pipeline: one round trip, and the envelope is serialized once. Each entry is the agent's
+   * `instance_uid` field followed by the shared bytes; protobuf allows fields in any order, so it
+   * decodes exactly like encodeInbound({ ...envelope, instanceUid }). Rejects when any append
+   * failed (others may have gone through: callers resend, and control commands are idempotent).
+   */
+  async publishInboundToMany(
+    instanceUids: readonly Uint8Array[],
+    /** The shared envelope; its own `instanceUid`, if any, is ignored. */
+    envelope: InboundEnvelopeInit,
+  ): Promise<void> {
+    if (instanceUids.length === 0) return;
+    const shared = encodeInbound({ ...envelope, instanceUid: new Uint8Array(0) });
+    const pipeline = this.redis.pipeline();
+    for (const uid of instanceUids) {
+      if (uid.length !== 16) throw new Error(`instance_uid must be 16 bytes, got ${uid.length}`);
+      // Field 1 (instance_uid), wire type 2 (length-delimited), length 16.
+      const entry = Buffer.concat([UID_FIELD_PREFIX, uid, shared]);
+      const key = StreamKeys.inbound(this.shardFor(uid));
+      pipeline.xadd(key, 'MAXLEN', '~', this.limits.inboundMaxLen, '*', ENVELOPE_FIELD, entry);
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (!results) throw new Error('the Redis pipeline was not executed');
+    if (failed) throw failed[0]!;
+  }
+
   /** Appends to a gateway's outbound stream. */
   async publishOutbound(gatewayId: string, envelope: OutboundEnvelopeInit): Promise<void> {
-    await this.redis.xadd(
-      StreamKeys.outbound(gatewayId),
-      'MAXLEN',
-      '~',
-      this.limits.outboundMaxLen,
-      '*',
-      ENVELOPE_FIELD,
-      encodeOutbound(envelope),
-    );
+    const key = StreamKeys.outbound(gatewayId);
+    const results = await this.redis
+      .multi()
+      .xadd(key, 'MAXLEN', '~', this.limits.outboundMaxLen, '*', ENVELOPE_FIELD, encodeOutbound(envelope))
+      .pexpire(key, this.limits.outboundTtlMs)
+      .exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (!results) throw new Error('Redis MULTI aborted');
+    if (failed) throw failed[0]!;
   }
 }
 
@@ -75,10 +112,14 @@ export class GatewayPresence {
     private readonly ttlMs = 15_000,
   ) {}
 
+  /** After a reconnect (Redis restarted, maybe without its data) announce ourselves at once. */
+  private readonly onReady = (): void => void this.beat().catch(() => undefined);
+
   async start(): Promise<void> {
     await this.beat();
     this.timer = setInterval(() => void this.beat().catch(() => undefined), Math.floor(this.ttlMs / 3));
     this.timer.unref();
+    this.redis.on('ready', this.onReady);
   }
 
   private async beat(): Promise<void> {
@@ -88,6 +129,7 @@ export class GatewayPresence {
   /** Removes presence and the outbound stream: nothing will read it any more. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.redis.off('ready', this.onReady);
     await this.redis
       .del(RedisKeys.gatewayAlive(this.gatewayId), StreamKeys.outbound(this.gatewayId))
       .catch(() => undefined);

@@ -30,6 +30,10 @@ export interface Stack {
   fleetEnv: Record<string, string>;
   /** Starts one more gateway (own env) against the same Redis/fleet; stopped with the stack. */
   addGateway(env?: Record<string, string>): Promise<RunningApp>;
+  /** Starts one more fleet replica (the stack's fleet env plus `env`); stopped with the stack. */
+  addFleet(env?: Record<string, string>): Promise<RunningApp>;
+  /** Starts one more api replica; stopped with the stack. */
+  addApi(env?: Record<string, string>): Promise<RunningApp>;
   /** Stops the fleet gracefully and starts a new one with the same env. */
   restartFleet(): Promise<RunningApp>;
   stop(): Promise<void>;
@@ -79,6 +83,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         const gw = await startApp('gateway', { ...baseGatewayEnv(), ...env }, { timeoutMs: 60_000 });
         started.push(gw);
         return gw;
+      },
+      async addFleet(env = {}) {
+        const f = await startApp('fleet', { ...fleetEnv, ...env }, { timeoutMs: 60_000 });
+        started.push(f);
+        return f;
+      },
+      async addApi(env = {}) {
+        const a = await startApp('api', { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ...env }, { timeoutMs: 60_000 });
+        started.push(a);
+        return a;
       },
       async restartFleet() {
         if (fleet) {

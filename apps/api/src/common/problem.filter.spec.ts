@@ -39,6 +39,11 @@ describe('toProblem', () => {
     expect(toProblem(new BadRequestException(['a', 'b']), req)).toMatchObject({ status: 400, detail: 'a; b' });
   });
 
+  it('answers 503 (dependency unavailable) when Postgres cannot be reached', () => {
+    const down = { code: 'P1001', message: "Can't reach database server at 127.0.0.1:5432" };
+    expect(toProblem(down, req)).toMatchObject({ type: ProblemType.unavailable, status: 503 });
+  });
+
   it('hides internal errors', () => {
     const p = toProblem(new Error('connection string postgres://secret'), req);
     expect(p).toMatchObject({ type: ProblemType.internal, status: 500 });

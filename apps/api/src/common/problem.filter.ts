@@ -1,5 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { isDatabaseUnavailable } from '@opamp/database';
 import { PROBLEM_CONTENT_TYPE, ProblemException, ProblemType, type ProblemDetails } from './problem.js';
 
 const TITLES: Record<number, string> = {
@@ -17,6 +18,9 @@ const TITLES: Record<number, string> = {
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
+
+/** Retry-After of a 503 caused by a dependency (Postgres) being unreachable. */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
 
 function messageOf(e: HttpException): string {
   const body = e.getResponse();
@@ -57,6 +61,16 @@ export function toProblem(err: unknown, req: Pick<Request, 'method' | 'originalU
     }
     return { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: message, instance };
   }
+  // Postgres down or restarting: the request may well succeed in a moment (503, not 500).
+  if (isDatabaseUnavailable(err)) {
+    return {
+      type: ProblemType.unavailable,
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The database (Postgres) cannot be reached right now; try again shortly.',
+      instance,
+    };
+  }
   return {
     type: ProblemType.internal,
     title: 'Internal Server Error',
@@ -75,7 +89,10 @@ export class ProblemFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const problem = toProblem(err, req);
-    if (problem.status >= 500) {
+    if (problem.type === ProblemType.unavailable) {
+      this.logger.warn(`${req.method} ${problem.instance}: ${err instanceof Error ? err.message.trim() : String(err)}`);
+      if (!res.headersSent) res.setHeader('Retry-After', String(DEPENDENCY_RETRY_AFTER_SECONDS));
+    } else if (problem.status >= 500) {
       this.logger.error(
         `${req.method} ${problem.instance} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
       );

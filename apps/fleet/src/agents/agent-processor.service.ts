@@ -216,6 +216,13 @@ export class AgentProcessorService implements OnApplicationBootstrap {
       return;
     }
 
+    if (result.outcome === 'redelivery') {
+      // Delivered again after its batch was committed (lost XACK, replica killed before acking).
+      // The reply went out in that batch's MULTI, with the state that recorded this entry id, so
+      // answering again would hand the agent a duplicate: nothing more to do.
+      fleetMetrics.redelivered.inc();
+      return;
+    }
     this.put(shard, result.primary, batch);
     // A throw-away temporary uid: its state stays in Redis (with a TTL) for repeats, not in memory.
     if (result.primary.ephemeral) batch.afterCommit(() => this.store.evict(shard, uidHex(uid)));

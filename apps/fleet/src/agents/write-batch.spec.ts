@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RedisKeys, StreamKeys, decodeOutbound, shardOf, uidHex } from '@opamp/bus';
+import { DEFAULT_BUS_LIMITS, RedisKeys, StreamKeys, decodeOutbound, shardOf, uidHex } from '@opamp/bus';
 import { emptyAgentState, event, uidString, type StateWrite } from '@opamp/domain';
 import { WriteBatch } from './write-batch.js';
 
@@ -59,7 +59,7 @@ describe('WriteBatch', () => {
     b.send('gw', { connectionId: 'c1', requestId: 'r1', instanceUid: UID, serverToAgent: new Uint8Array([1]) }, 900);
     await b.exec(redis);
     const names = calls.map((c) => c[0]);
-    expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd']);
+    expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd', 'pexpire']);
     const hset = calls[0]!;
     expect(hset[1]).toBe(RedisKeys.agentState(HEX));
     expect(hset.slice(1).filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
@@ -73,6 +73,8 @@ describe('WriteBatch', () => {
     const env = decodeOutbound(xadd[xadd.length - 1] as Buffer);
     expect(env.requestId).toBe('r1');
     expect(env.sentAtMs).toBe(1_000n);
+    // The stream of a gateway that is gone expires instead of staying in Redis forever.
+    expect(calls[7]).toEqual(['pexpire', StreamKeys.outbound('gw'), DEFAULT_BUS_LIMITS.outboundTtlMs]);
     expect(b.replyReceivedTimes()).toEqual([900]);
   });
 

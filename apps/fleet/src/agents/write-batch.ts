@@ -51,6 +51,7 @@ export class WriteBatch {
     private readonly shards: number,
     private readonly nowMs: number,
     private readonly outboundMaxLen = DEFAULT_BUS_LIMITS.outboundMaxLen,
+    private readonly outboundTtlMs = DEFAULT_BUS_LIMITS.outboundTtlMs,
   ) {}
 
   get isEmpty(): boolean {
@@ -149,17 +150,14 @@ export class WriteBatch {
       else m.zrem(RedisKeys.deadlines(d.shard), d.uidHex);
     }
     for (const [shard, list] of this.events) if (list.length > 0) m.rpush(RedisKeys.pendingEvents(shard), ...list);
+    const outboundKeys = new Set<string>();
     for (const o of this.outbound) {
-      m.xadd(
-        StreamKeys.outbound(o.gatewayId),
-        'MAXLEN',
-        '~',
-        this.outboundMaxLen,
-        '*',
-        ENVELOPE_FIELD,
-        encodeOutbound(o.envelope),
-      );
+      const key = StreamKeys.outbound(o.gatewayId);
+      outboundKeys.add(key);
+      m.xadd(key, 'MAXLEN', '~', this.outboundMaxLen, '*', ENVELOPE_FIELD, encodeOutbound(o.envelope));
     }
+    // The stream of a gateway that died (no graceful delete) expires instead of staying forever.
+    for (const key of outboundKeys) m.pexpire(key, this.outboundTtlMs);
     if (this.components.length > 0) m.sadd(RedisKeys.knownComponents, ...this.components);
     const results = await m.exec();
     if (!results) throw new Error('Redis MULTI aborted');

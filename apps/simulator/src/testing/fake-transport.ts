@@ -16,6 +16,8 @@ export class FakeTransport implements AgentTransport {
   readonly sent: AgentToServer[] = [];
   readonly closes: Array<{ code: number; reason: string }> = [];
   connects = 0;
+  /** The endpoint of every connect (WS) or request (HTTP), in order. */
+  readonly targets: string[] = [];
   aborts = 0;
   private open = false;
   /** Errors to throw from the next connect() calls, in order. */
@@ -31,6 +33,7 @@ export class FakeTransport implements AgentTransport {
   constructor(
     readonly kind: TransportKind,
     private readonly handlers: TransportHandlers,
+    private readonly url: () => string = () => 'fake://',
   ) {}
 
   get connected(): boolean {
@@ -39,6 +42,7 @@ export class FakeTransport implements AgentTransport {
 
   connect(): Promise<void> {
     this.connects++;
+    if (this.kind === 'ws') this.targets.push(this.url());
     const failure = this.connectFailures.shift();
     if (failure) return Promise.reject(failure);
     this.open = true;
@@ -47,6 +51,7 @@ export class FakeTransport implements AgentTransport {
 
   send(bytes: Uint8Array): Promise<void> {
     if (this.kind === 'ws' && !this.open) return Promise.reject(new TransportError('not open', 'network'));
+    if (this.kind === 'http') this.targets.push(this.url());
     const failure = this.sendFailures.shift();
     if (failure) return Promise.reject(failure);
     const msg = fromBinary(AgentToServerSchema, bytes);
@@ -94,7 +99,7 @@ export class FakeTransport implements AgentTransport {
 export function fakeTransportFactory(kind: TransportKind): { factory: TransportFactory; get: () => FakeTransport } {
   let t: FakeTransport | undefined;
   return {
-    factory: (handlers) => (t = new FakeTransport(kind, handlers)),
+    factory: (handlers, url) => (t = new FakeTransport(kind, handlers, url)),
     get: () => {
       if (!t) throw new Error('transport not created yet');
       return t;
