@@ -27,7 +27,8 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
-          include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'scripts/**/*.spec.ts'],
+          // test/bench: only the unit tests of the benchmark's pure helpers; the benchmark itself is `npm run bench`.
+          include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'scripts/**/*.spec.ts', 'test/bench/**/*.spec.ts'],
           environment: 'node',
         },
       },

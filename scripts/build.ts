@@ -41,12 +41,13 @@ function swcOptions(file: string): Options {
   };
 }
 
-export async function build(): Promise<number> {
-  await rm(DIST, { recursive: true, force: true });
+/** Compiles into `outDir` (default dist/; the benchmark builds its own copy so a concurrent `npm start` keeps its files). */
+export async function build(outDir: string = DIST): Promise<number> {
+  await rm(outDir, { recursive: true, force: true });
   let count = 0;
   for (const dir of SOURCE_DIRS) {
     for await (const file of sources(path.join(ROOT, dir))) {
-      const out = path.join(DIST, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+      const out = path.join(outDir, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
       const { code, map } = await transformFile(file, swcOptions(file));
       await mkdir(path.dirname(out), { recursive: true });
       await writeFile(out, `${code}\n//# sourceMappingURL=${path.basename(out)}.map\n`);
@@ -55,8 +56,8 @@ export async function build(): Promise<number> {
     }
   }
   // migrate.ts finds the migrations at ../../../prisma/migrations relative to itself.
-  await cp(path.join(ROOT, 'prisma', 'migrations'), path.join(DIST, 'prisma', 'migrations'), { recursive: true });
-  await writeFile(path.join(DIST, 'package.json'), JSON.stringify({ type: 'module', private: true }, null, 2));
+  await cp(path.join(ROOT, 'prisma', 'migrations'), path.join(outDir, 'prisma', 'migrations'), { recursive: true });
+  await writeFile(path.join(outDir, 'package.json'), JSON.stringify({ type: 'module', private: true }, null, 2));
   return count;
 }
 

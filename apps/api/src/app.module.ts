@@ -8,6 +8,9 @@ import { DatabaseModule, PrismaService } from '@opamp/database';
 import { HealthModule, HealthService } from '@opamp/telemetry';
 import { AgentsModule } from './agents/agents.module.js';
 import { API_CONFIG, type ApiConfig } from './api.config.js';
+import { ConfigsModule } from './configs/configs.module.js';
+import { BusModule } from './redis/bus.module.js';
+import { RolloutsModule } from './rollouts/rollouts.module.js';
 
 /**
  * Registers the Postgres readiness check (Redis registers its own in BusService) and turns
@@ -37,7 +40,10 @@ export class ApiAppModule {
       imports: [
         HealthModule,
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.API_DB_POOL_SIZE }),
+        BusModule,
         AgentsModule,
+        ConfigsModule,
+        RolloutsModule,
       ],
       providers: [
         { provide: API_CONFIG, useValue: config },

@@ -29,7 +29,8 @@ export async function createApiApp(
   });
   app.disable('x-powered-by');
   app.use(httpMetricsMiddleware);
-  app.useBodyParser('json', { limit: '2mb' });
+  // The largest request is a config version: up to 4 MiB of files, 5.6 MB once base64-encoded.
+  app.useBodyParser('json', { limit: '8mb' });
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();
   return app;

@@ -1,6 +1,7 @@
 export { DatabaseModule } from './database.module.js';
 export { redactDatabaseUrl } from './database-url.js';
 export { DATABASE_OPTIONS, DatabaseUnavailableError, PrismaService, type DatabaseOptions } from './prisma.service.js';
+export { isDatabaseUnavailable } from './unavailable.js';
 export {
   applyMigrations,
   DEFAULT_MIGRATIONS_DIR,
@@ -15,3 +16,12 @@ export {
 } from './migrate.js';
 // The generated client: model types (Agent, AgentEvent), enums (AgentConnectionState), the Prisma namespace.
 export * from './generated/prisma/client.js';
+export {
+  jsonSpellings,
+  requirementSql,
+  selectorConditions,
+  selectorToSql,
+  type SqlLabelSelector,
+  type SqlSelectorOperator,
+  type SqlSelectorRequirement,
+} from './selector-sql.js';

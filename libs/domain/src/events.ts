@@ -24,6 +24,13 @@ export interface AgentEvent {
   type: AgentEventType;
   atMs: number;
   data: { [key: string]: JsonValue };
+  /**
+   * Identity of the event (a canonical UUIDv7 string), set by the fleet when it queues the event
+   * for the write-behind and stored in the queued JSON, so that writing the same queued event
+   * again (a flush whose commit succeeded but whose clean-up did not) inserts no second row
+   * (unique agent_events (agent_uid, key)). Absent on events queued by an older fleet.
+   */
+  key?: string;
 }
 
 export function event(agentUid: string, type: AgentEventType, atMs: number, data: AgentEvent['data'] = {}): AgentEvent {

@@ -11,3 +11,7 @@ export * from './reply.js';
 export * from './liveness.js';
 export * from './persistence.js';
 export * from './process.js';
+// Rollouts: strategy, wave sizes, plan, failure budget, step state machine.
+export * from './rollout/index.js';
+// Remote configs: validation, config map and hash, diff between versions.
+export * from './config/index.js';

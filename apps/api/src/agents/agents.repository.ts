@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma, PrismaService } from '@opamp/database';
+import { Prisma, PrismaService, selectorConditions } from '@opamp/database';
 import type { LabelSelector } from '@opamp/domain';
 import type { AgentEventRecord, AgentRecord } from './agent.view.js';
-import { selectorConditions } from './selector-sql.js';
 
 export type ConnectionStateFilter = 'connected' | 'disconnected' | 'offline';
 

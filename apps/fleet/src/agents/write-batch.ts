@@ -10,6 +10,7 @@ import {
   type OutboundEnvelopeInit,
 } from '@opamp/bus';
 import { encodeCore, encodeDesired, encodeReport, type AgentEvent, type StateWrite } from '@opamp/domain';
+import { uidToString, uuidv7 } from '@opamp/protocol';
 import { AgentHashFields, EPHEMERAL_STATE_TTL_MS } from './fleet-keys.js';
 
 /** Routes outlive the liveness deadline a little, so a push never races the deadline sweep. */
@@ -98,9 +99,14 @@ export class WriteBatch {
     this.deadlines.set(hex, { shard, uidHex: hex, ms });
   }
 
+  /**
+   * Queues events for the write-behind. Each gets its identity here (a UUIDv7 `key`, kept in the
+   * queued JSON): a re-flush of the same queued event then conflicts with the row already written
+   * instead of inserting a second one.
+   */
   appendEvents(shard: number, events: AgentEvent[]): void {
     const list = this.events.get(shard) ?? [];
-    for (const e of events) list.push(JSON.stringify(e));
+    for (const e of events) list.push(JSON.stringify(e.key ? e : { ...e, key: uidToString(uuidv7()) }));
     this.events.set(shard, list);
   }
 

@@ -8,9 +8,9 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData, type Server as WsServer } from 'ws';
 import { Transport, type OutboundEnvelope } from '@opamp/proto';
-import { decodeWsFrame, encodeServerToAgent, encodeWsFrame, uidEquals, unavailable } from '@opamp/protocol';
+import { decodeWsFrame, encodeServerToAgent, encodeWsFrame, unavailable } from '@opamp/protocol';
 import { HealthService } from '@opamp/telemetry';
 import { AdmissionService } from '../admission/admission.service.js';
 import { GatewayBusService } from '../bus/gateway-bus.service.js';
@@ -18,6 +18,7 @@ import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.config.js';
 import { AgentAuthService } from './agent-auth.service.js';
 import { gatewayMetrics } from './gateway.metrics.js';
 import { IngressService } from './ingress.service.js';
+import { isPackedUid, packUid, unpackUid } from './packed-uid.js';
 
 export const OPAMP_PATH = '/v1/opamp';
 
@@ -32,17 +33,30 @@ export const CloseCodes = {
   tryAgainLater: 1013,
 } as const;
 
-/** One live agent WebSocket. Kept small: a pod aims at 100k of these. */
-interface AgentConnection {
-  readonly id: string;
-  readonly ws: WebSocket;
-  /** Uids seen on this socket (usually one; several when a proxy multiplexes agents). */
-  uids: Uint8Array[];
-  missedPongs: number;
-  malformedInARow: number;
+/**
+ * One live agent WebSocket, which is also its connection record: ws builds sockets of this class
+ * (the server's `WebSocket` option), and their event listeners are functions shared by all
+ * sockets (`this` is the socket). A pod aims at 100k of these, so a separate record object, four
+ * closures and their context per connection (~1 KiB) are worth avoiding.
+ */
+export class AgentSocket extends WebSocket {
+  owner: OpampWsServer | undefined = undefined;
+  /** Id in bus envelopes and in the pod's connection table. */
+  connectionId = '';
+  /** First uid seen on this socket, packed (see packUid); '' until the first valid message. */
+  uid = '';
+  /** Further uids, when a proxy multiplexes several agents on one socket. */
+  moreUids: string[] | undefined = undefined;
+  missedPongs = 0;
+  malformedInARow = 0;
 }
 
 const EMPTY_UID = new Uint8Array(0);
+
+/** Until the handshake completes, a socket error just destroys the socket (shared listener). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 
 /**
  * OpAMP over WebSocket on the gateway's HTTP server. We use `ws` directly instead of a Nest
@@ -53,8 +67,8 @@ const EMPTY_UID = new Uint8Array(0);
 @Injectable()
 export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('OpampWs');
-  private wss: WebSocketServer | undefined;
-  private readonly connections = new Map<string, AgentConnection>();
+  private wss: WsServer<typeof AgentSocket> | undefined;
+  private readonly connections = new Map<string, AgentSocket>();
   private connectionSeq = 0;
   private pingTimer: NodeJS.Timeout | undefined;
 
@@ -72,6 +86,7 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     const server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: AgentSocket,
       maxPayload: this.config.OPAMP_MAX_MESSAGE_BYTES,
       perMessageDeflate: this.config.GATEWAY_WS_COMPRESSION ? { threshold: 1024 } : false,
       clientTracking: false,
@@ -83,7 +98,7 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== OPAMP_PATH) return refuseUpgrade(socket, 404);
     if (!this.auth.isAuthorized(req.headers)) {
@@ -93,35 +108,51 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     if (!decision.admitted) {
       return refuseUpgrade(socket, decision.status, { 'Retry-After': String(decision.retryAfterSeconds) });
     }
-    this.wss!.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    // ws watches the socket for errors from here on (its handshake listener, then the WebSocket's).
+    socket.removeListener('error', destroyOnError);
+    this.wss!.handleUpgrade(req, socket, head, this.onConnection);
   }
 
-  private onConnection(ws: WebSocket): void {
+  /** handleUpgrade's callback; an arrow property so each upgrade does not allocate a closure. */
+  private readonly onConnection = (ws: AgentSocket): void => {
     this.connectionSeq = (this.connectionSeq + 1) % Number.MAX_SAFE_INTEGER;
-    const conn: AgentConnection = {
-      id: `w${this.connectionSeq.toString(36)}`,
-      ws,
-      uids: [],
-      missedPongs: 0,
-      malformedInARow: 0,
-    };
-    this.connections.set(conn.id, conn);
+    ws.owner = this;
+    ws.connectionId = `w${this.connectionSeq.toString(36)}`;
+    this.connections.set(ws.connectionId, ws);
     gatewayMetrics.connections.set(this.connections.size);
-    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data as Buffer, isBinary));
-    ws.on('pong', () => (conn.missedPongs = 0));
-    ws.on('error', (err: Error & { code?: string }) => {
-      // ws closes the socket itself after an error (1009 for maxPayload, 1002 for protocol errors).
-      this.logger.debug(`connection ${conn.id}: ${err.message}`);
-    });
-    ws.once('close', (code: number, reason: Buffer) => this.onClose(conn, code, reason.toString()));
+    ws.on('message', OpampWsServer.socketMessage);
+    ws.on('pong', OpampWsServer.socketPong);
+    ws.on('error', OpampWsServer.socketError);
+    ws.on('close', OpampWsServer.socketClose);
+  };
+
+  // Listeners shared by every socket: `this` is the socket, always an AgentSocket (ws builds them).
+  private static socketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const conn = this as AgentSocket;
+    conn.owner?.onMessage(conn, data as Buffer, isBinary);
   }
 
-  private onMessage(conn: AgentConnection, data: Buffer, isBinary: boolean): void {
+  private static socketPong(this: WebSocket): void {
+    (this as AgentSocket).missedPongs = 0;
+  }
+
+  private static socketError(this: WebSocket, err: Error): void {
+    // ws closes the socket itself after an error (1009 for maxPayload, 1002 for protocol errors).
+    const conn = this as AgentSocket;
+    conn.owner?.logger.debug(`connection ${conn.connectionId}: ${err.message}`);
+  }
+
+  private static socketClose(this: WebSocket, code: number, reason: Buffer): void {
+    const conn = this as AgentSocket;
+    conn.owner?.onClose(conn, code, reason.toString());
+  }
+
+  private onMessage(conn: AgentSocket, data: Buffer, isBinary: boolean): void {
     conn.missedPongs = 0;
     if (!isBinary) {
       // OpAMP only uses binary messages; a text frame means the peer is not an OpAMP agent.
       gatewayMetrics.malformed.inc({ transport: 'ws', reason: 'text_frame' });
-      conn.ws.close(CloseCodes.unsupportedData, 'text frames are not supported');
+      conn.close(CloseCodes.unsupportedData, 'text frames are not supported');
       return;
     }
     const frame = decodeWsFrame(data);
@@ -134,50 +165,50 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     const decision = this.admission.admitMessage();
     if (!decision.admitted) return this.shed(conn, parsed.uid, decision.retryAfterSeconds);
 
-    // A copy: the decoded uid is a view into the frame, which would pin the whole first message (often
-    // the agent's full state, several KiB) in memory for the life of the connection.
-    if (!conn.uids.some((u) => uidEquals(u, parsed.uid))) conn.uids.push(new Uint8Array(parsed.uid));
+    // Packed into a string, never kept as the decoded uid: that is a view into the frame, which would
+    // pin the whole first message (often the agent's full state, several KiB) for the connection's life.
+    rememberUid(conn, parsed.uid);
     const requestId = this.bus.pending.nextId();
     this.bus.pending.track(requestId);
     this.ingress
-      .forward(parsed.uid, frame.data, { transport: Transport.WEBSOCKET, connectionId: conn.id, requestId })
+      .forward(parsed.uid, frame.data, { transport: Transport.WEBSOCKET, connectionId: conn.connectionId, requestId })
       .catch((err: Error) => {
         this.bus.pending.cancel(requestId);
-        this.logger.warn(`cannot append message of ${conn.id} to the bus: ${err.message}`);
+        this.logger.warn(`cannot append message of ${conn.connectionId} to the bus: ${err.message}`);
         this.shed(conn, parsed.uid, this.admission.retryAfterSeconds());
       });
   }
 
   /** BAD_REQUEST for the message; the socket stays usable unless the peer keeps sending garbage. */
-  private malformed(conn: AgentConnection, uid: Uint8Array, reason: string, metric: string): void {
+  private malformed(conn: AgentSocket, uid: Uint8Array, reason: string, metric: string): void {
     gatewayMetrics.malformed.inc({ transport: 'ws', reason: metric });
     this.send(conn, this.ingress.badRequestBytes(uid, reason));
     conn.malformedInARow++;
     if (conn.malformedInARow >= this.config.GATEWAY_MAX_MALFORMED_IN_A_ROW) {
-      conn.ws.close(CloseCodes.policyViolation, 'too many malformed messages');
+      conn.close(CloseCodes.policyViolation, 'too many malformed messages');
     }
   }
 
   /** Overload: tell the agent when to come back (UNAVAILABLE + retry_info), then close 1013. */
-  private shed(conn: AgentConnection, uid: Uint8Array, retryAfterSeconds: number): void {
+  private shed(conn: AgentSocket, uid: Uint8Array, retryAfterSeconds: number): void {
     this.send(conn, encodeServerToAgent(unavailable(uid, retryAfterSeconds, 'server overloaded, retry later')));
-    conn.ws.close(CloseCodes.tryAgainLater, 'overloaded');
+    conn.close(CloseCodes.tryAgainLater, 'overloaded');
   }
 
-  private send(conn: AgentConnection, serverToAgent: Uint8Array): void {
+  private send(conn: AgentSocket, serverToAgent: Uint8Array): void {
     if (serverToAgent.byteLength + 1 > this.config.OPAMP_MAX_MESSAGE_BYTES) {
       // The spec forbids sending an oversized message; record it instead.
       gatewayMetrics.outboundDropped.inc({ reason: 'too_large' });
       this.logger.error(
-        `ServerToAgent of ${serverToAgent.byteLength} bytes for ${conn.id} exceeds the limit; not sent`,
+        `ServerToAgent of ${serverToAgent.byteLength} bytes for ${conn.connectionId} exceeds the limit; not sent`,
       );
       return;
     }
-    if (conn.ws.readyState !== conn.ws.OPEN) {
+    if (conn.readyState !== WebSocket.OPEN) {
       gatewayMetrics.outboundDropped.inc({ reason: 'socket_closed' });
       return;
     }
-    conn.ws.send(encodeWsFrame(serverToAgent), { binary: true });
+    conn.send(encodeWsFrame(serverToAgent), { binary: true });
     gatewayMetrics.messagesOut.inc({ transport: 'ws' });
   }
 
@@ -189,17 +220,18 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
       return;
     }
     if (envelope.serverToAgent.byteLength > 0) this.send(conn, envelope.serverToAgent);
-    if (envelope.close) conn.ws.close(envelope.close.code || CloseCodes.policyViolation, envelope.close.reason);
+    if (envelope.close) conn.close(envelope.close.code || CloseCodes.policyViolation, envelope.close.reason);
   }
 
-  private onClose(conn: AgentConnection, code: number, reason: string): void {
-    this.connections.delete(conn.id);
+  private onClose(conn: AgentSocket, code: number, reason: string): void {
+    this.connections.delete(conn.connectionId);
     gatewayMetrics.connections.set(this.connections.size);
     gatewayMetrics.closes.inc({ code: String(code) });
-    for (const uid of conn.uids) {
-      this.ingress.connectionClosed(uid, conn.id, code, reason).catch((err: Error) => {
+    if (conn.uid === '') return;
+    for (const packed of conn.moreUids ? [conn.uid, ...conn.moreUids] : [conn.uid]) {
+      this.ingress.connectionClosed(unpackUid(packed), conn.connectionId, code, reason).catch((err: Error) => {
         // The fleet still notices through the liveness deadline.
-        this.logger.warn(`cannot report close of ${conn.id}: ${err.message}`);
+        this.logger.warn(`cannot report close of ${conn.connectionId}: ${err.message}`);
       });
     }
   }
@@ -208,14 +240,14 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
   private pingAll(): void {
     for (const conn of this.connections.values()) {
       if (conn.missedPongs >= 2) {
-        conn.ws.terminate();
+        conn.terminate();
         continue;
       }
       conn.missedPongs++;
       try {
-        conn.ws.ping();
+        conn.ping();
       } catch {
-        conn.ws.terminate();
+        conn.terminate();
       }
     }
   }
@@ -225,13 +257,23 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     this.admission.startDraining();
     this.health.markShuttingDown();
     clearInterval(this.pingTimer);
-    for (const conn of this.connections.values()) conn.ws.close(CloseCodes.goingAway, 'server shutting down');
+    for (const conn of this.connections.values()) conn.close(CloseCodes.goingAway, 'server shutting down');
     const deadline = Date.now() + Math.min(5000, this.config.GATEWAY_DRAIN_TIMEOUT_MS);
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    for (const conn of this.connections.values()) conn.ws.terminate();
+    for (const conn of this.connections.values()) conn.terminate();
     await this.bus.pending.drained(this.config.GATEWAY_DRAIN_TIMEOUT_MS);
     this.wss?.close();
   }
+}
+
+/** Records a uid seen on the socket (usually one per socket). */
+function rememberUid(conn: AgentSocket, uid: Uint8Array): void {
+  if (conn.uid === '') {
+    conn.uid = packUid(uid);
+    return;
+  }
+  if (isPackedUid(conn.uid, uid) || conn.moreUids?.some((p) => isPackedUid(p, uid))) return;
+  (conn.moreUids ??= []).push(packUid(uid));
 }
 
 function refuseUpgrade(socket: Duplex, status: number, headers: Record<string, string> = {}): void {

@@ -63,13 +63,7 @@ export interface RolloutPlan {
 }
 
 export type RolloutStateName =
-  | 'planned'
-  | 'running'
-  | 'paused'
-  | 'completed'
-  | 'aborted'
-  | 'rolling_back'
-  | 'rolled_back';
+  'planned' | 'running' | 'paused' | 'completed' | 'aborted' | 'rolling_back' | 'rolled_back';
 
 export type TargetStateName = 'pending' | 'applying' | 'applied' | 'failed' | 'timed_out' | 'skipped';
 

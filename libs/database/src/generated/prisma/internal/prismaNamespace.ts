@@ -1232,6 +1232,7 @@ export const RolloutScalarFieldEnum = {
   followNewAgents: 'followNewAgents',
   step: 'step',
   failuresAcknowledged: 'failuresAcknowledged',
+  resolvedAcknowledged: 'resolvedAcknowledged',
   createdBy: 'createdBy',
   createdAt: 'createdAt',
   startedAt: 'startedAt',

@@ -31,6 +31,7 @@ export type RolloutAvgAggregateOutputType = {
   stageIndex: number | null
   step: number | null
   failuresAcknowledged: number | null
+  resolvedAcknowledged: number | null
 }
 
 export type RolloutSumAggregateOutputType = {
@@ -38,6 +39,7 @@ export type RolloutSumAggregateOutputType = {
   stageIndex: number | null
   step: number | null
   failuresAcknowledged: number | null
+  resolvedAcknowledged: number | null
 }
 
 export type RolloutMinAggregateOutputType = {
@@ -51,6 +53,7 @@ export type RolloutMinAggregateOutputType = {
   followNewAgents: boolean | null
   step: number | null
   failuresAcknowledged: number | null
+  resolvedAcknowledged: number | null
   createdBy: string | null
   createdAt: Date | null
   startedAt: Date | null
@@ -69,6 +72,7 @@ export type RolloutMaxAggregateOutputType = {
   followNewAgents: boolean | null
   step: number | null
   failuresAcknowledged: number | null
+  resolvedAcknowledged: number | null
   createdBy: string | null
   createdAt: Date | null
   startedAt: Date | null
@@ -89,6 +93,7 @@ export type RolloutCountAggregateOutputType = {
   followNewAgents: number
   step: number
   failuresAcknowledged: number
+  resolvedAcknowledged: number
   createdBy: number
   createdAt: number
   startedAt: number
@@ -103,6 +108,7 @@ export type RolloutAvgAggregateInputType = {
   stageIndex?: true
   step?: true
   failuresAcknowledged?: true
+  resolvedAcknowledged?: true
 }
 
 export type RolloutSumAggregateInputType = {
@@ -110,6 +116,7 @@ export type RolloutSumAggregateInputType = {
   stageIndex?: true
   step?: true
   failuresAcknowledged?: true
+  resolvedAcknowledged?: true
 }
 
 export type RolloutMinAggregateInputType = {
@@ -123,6 +130,7 @@ export type RolloutMinAggregateInputType = {
   followNewAgents?: true
   step?: true
   failuresAcknowledged?: true
+  resolvedAcknowledged?: true
   createdBy?: true
   createdAt?: true
   startedAt?: true
@@ -141,6 +149,7 @@ export type RolloutMaxAggregateInputType = {
   followNewAgents?: true
   step?: true
   failuresAcknowledged?: true
+  resolvedAcknowledged?: true
   createdBy?: true
   createdAt?: true
   startedAt?: true
@@ -161,6 +170,7 @@ export type RolloutCountAggregateInputType = {
   followNewAgents?: true
   step?: true
   failuresAcknowledged?: true
+  resolvedAcknowledged?: true
   createdBy?: true
   createdAt?: true
   startedAt?: true
@@ -268,6 +278,7 @@ export type RolloutGroupByOutputType = {
   followNewAgents: boolean
   step: number
   failuresAcknowledged: number
+  resolvedAcknowledged: number
   createdBy: string | null
   createdAt: Date
   startedAt: Date | null
@@ -311,6 +322,7 @@ export type RolloutWhereInput = {
   followNewAgents?: Prisma.BoolFilter<"Rollout"> | boolean
   step?: Prisma.IntFilter<"Rollout"> | number
   failuresAcknowledged?: Prisma.IntFilter<"Rollout"> | number
+  resolvedAcknowledged?: Prisma.IntFilter<"Rollout"> | number
   createdBy?: Prisma.StringNullableFilter<"Rollout"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Rollout"> | Date | string
   startedAt?: Prisma.DateTimeNullableFilter<"Rollout"> | Date | string | null
@@ -335,6 +347,7 @@ export type RolloutOrderByWithRelationInput = {
   followNewAgents?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
   createdBy?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   startedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -362,6 +375,7 @@ export type RolloutWhereUniqueInput = Prisma.AtLeast<{
   followNewAgents?: Prisma.BoolFilter<"Rollout"> | boolean
   step?: Prisma.IntFilter<"Rollout"> | number
   failuresAcknowledged?: Prisma.IntFilter<"Rollout"> | number
+  resolvedAcknowledged?: Prisma.IntFilter<"Rollout"> | number
   createdBy?: Prisma.StringNullableFilter<"Rollout"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Rollout"> | Date | string
   startedAt?: Prisma.DateTimeNullableFilter<"Rollout"> | Date | string | null
@@ -386,6 +400,7 @@ export type RolloutOrderByWithAggregationInput = {
   followNewAgents?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
   createdBy?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   startedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -414,6 +429,7 @@ export type RolloutScalarWhereWithAggregatesInput = {
   followNewAgents?: Prisma.BoolWithAggregatesFilter<"Rollout"> | boolean
   step?: Prisma.IntWithAggregatesFilter<"Rollout"> | number
   failuresAcknowledged?: Prisma.IntWithAggregatesFilter<"Rollout"> | number
+  resolvedAcknowledged?: Prisma.IntWithAggregatesFilter<"Rollout"> | number
   createdBy?: Prisma.StringNullableWithAggregatesFilter<"Rollout"> | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"Rollout"> | Date | string
   startedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Rollout"> | Date | string | null
@@ -432,6 +448,7 @@ export type RolloutCreateInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -456,6 +473,7 @@ export type RolloutUncheckedCreateInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -476,6 +494,7 @@ export type RolloutUpdateInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -500,6 +519,7 @@ export type RolloutUncheckedUpdateInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -522,6 +542,7 @@ export type RolloutCreateManyInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -540,6 +561,7 @@ export type RolloutUpdateManyMutationInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -560,6 +582,7 @@ export type RolloutUncheckedUpdateManyInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -590,6 +613,7 @@ export type RolloutCountOrderByAggregateInput = {
   followNewAgents?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
   createdBy?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   startedAt?: Prisma.SortOrder
@@ -602,6 +626,7 @@ export type RolloutAvgOrderByAggregateInput = {
   stageIndex?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
 }
 
 export type RolloutMaxOrderByAggregateInput = {
@@ -615,6 +640,7 @@ export type RolloutMaxOrderByAggregateInput = {
   followNewAgents?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
   createdBy?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   startedAt?: Prisma.SortOrder
@@ -633,6 +659,7 @@ export type RolloutMinOrderByAggregateInput = {
   followNewAgents?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
   createdBy?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   startedAt?: Prisma.SortOrder
@@ -645,6 +672,7 @@ export type RolloutSumOrderByAggregateInput = {
   stageIndex?: Prisma.SortOrder
   step?: Prisma.SortOrder
   failuresAcknowledged?: Prisma.SortOrder
+  resolvedAcknowledged?: Prisma.SortOrder
 }
 
 export type RolloutScalarRelationFilter = {
@@ -783,6 +811,7 @@ export type RolloutCreateWithoutConfigInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -805,6 +834,7 @@ export type RolloutUncheckedCreateWithoutConfigInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -856,6 +886,7 @@ export type RolloutScalarWhereInput = {
   followNewAgents?: Prisma.BoolFilter<"Rollout"> | boolean
   step?: Prisma.IntFilter<"Rollout"> | number
   failuresAcknowledged?: Prisma.IntFilter<"Rollout"> | number
+  resolvedAcknowledged?: Prisma.IntFilter<"Rollout"> | number
   createdBy?: Prisma.StringNullableFilter<"Rollout"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Rollout"> | Date | string
   startedAt?: Prisma.DateTimeNullableFilter<"Rollout"> | Date | string | null
@@ -874,6 +905,7 @@ export type RolloutCreateWithoutConfigVersionInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -896,6 +928,7 @@ export type RolloutUncheckedCreateWithoutConfigVersionInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -942,6 +975,7 @@ export type RolloutCreateWithoutWavesInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -965,6 +999,7 @@ export type RolloutUncheckedCreateWithoutWavesInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -1000,6 +1035,7 @@ export type RolloutUpdateWithoutWavesInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1023,6 +1059,7 @@ export type RolloutUncheckedUpdateWithoutWavesInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1042,6 +1079,7 @@ export type RolloutCreateWithoutTargetsInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -1065,6 +1103,7 @@ export type RolloutUncheckedCreateWithoutTargetsInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -1100,6 +1139,7 @@ export type RolloutUpdateWithoutTargetsInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1123,6 +1163,7 @@ export type RolloutUncheckedUpdateWithoutTargetsInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1143,6 +1184,7 @@ export type RolloutCreateManyConfigInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -1161,6 +1203,7 @@ export type RolloutUpdateWithoutConfigInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1183,6 +1226,7 @@ export type RolloutUncheckedUpdateWithoutConfigInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1204,6 +1248,7 @@ export type RolloutUncheckedUpdateManyWithoutConfigInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1223,6 +1268,7 @@ export type RolloutCreateManyConfigVersionInput = {
   followNewAgents?: boolean
   step?: number
   failuresAcknowledged?: number
+  resolvedAcknowledged?: number
   createdBy?: string | null
   createdAt?: Date | string
   startedAt?: Date | string | null
@@ -1241,6 +1287,7 @@ export type RolloutUpdateWithoutConfigVersionInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1263,6 +1310,7 @@ export type RolloutUncheckedUpdateWithoutConfigVersionInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1284,6 +1332,7 @@ export type RolloutUncheckedUpdateManyWithoutConfigVersionInput = {
   followNewAgents?: Prisma.BoolFieldUpdateOperationsInput | boolean
   step?: Prisma.IntFieldUpdateOperationsInput | number
   failuresAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
+  resolvedAcknowledged?: Prisma.IntFieldUpdateOperationsInput | number
   createdBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   startedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1344,6 +1393,7 @@ export type RolloutSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs 
   followNewAgents?: boolean
   step?: boolean
   failuresAcknowledged?: boolean
+  resolvedAcknowledged?: boolean
   createdBy?: boolean
   createdAt?: boolean
   startedAt?: boolean
@@ -1369,6 +1419,7 @@ export type RolloutSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Exten
   followNewAgents?: boolean
   step?: boolean
   failuresAcknowledged?: boolean
+  resolvedAcknowledged?: boolean
   createdBy?: boolean
   createdAt?: boolean
   startedAt?: boolean
@@ -1391,6 +1442,7 @@ export type RolloutSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Exten
   followNewAgents?: boolean
   step?: boolean
   failuresAcknowledged?: boolean
+  resolvedAcknowledged?: boolean
   createdBy?: boolean
   createdAt?: boolean
   startedAt?: boolean
@@ -1413,6 +1465,7 @@ export type RolloutSelectScalar = {
   followNewAgents?: boolean
   step?: boolean
   failuresAcknowledged?: boolean
+  resolvedAcknowledged?: boolean
   createdBy?: boolean
   createdAt?: boolean
   startedAt?: boolean
@@ -1420,7 +1473,7 @@ export type RolloutSelectScalar = {
   updatedAt?: boolean
 }
 
-export type RolloutOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "configId" | "configVersionId" | "selector" | "strategy" | "plan" | "state" | "stageIndex" | "reason" | "followNewAgents" | "step" | "failuresAcknowledged" | "createdBy" | "createdAt" | "startedAt" | "finishedAt" | "updatedAt", ExtArgs["result"]["rollout"]>
+export type RolloutOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "configId" | "configVersionId" | "selector" | "strategy" | "plan" | "state" | "stageIndex" | "reason" | "followNewAgents" | "step" | "failuresAcknowledged" | "resolvedAcknowledged" | "createdBy" | "createdAt" | "startedAt" | "finishedAt" | "updatedAt", ExtArgs["result"]["rollout"]>
 export type RolloutInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   config?: boolean | Prisma.ConfigDefaultArgs<ExtArgs>
   configVersion?: boolean | Prisma.ConfigVersionDefaultArgs<ExtArgs>
@@ -1482,6 +1535,10 @@ export type $RolloutPayload<ExtArgs extends runtime.Types.Extensions.InternalArg
      * Failed + timed-out targets acknowledged by a resume (the budget counts those after it).
      */
     failuresAcknowledged: number
+    /**
+     * Resolved (applied + failed + timed-out) targets at the last resume (the budget counts those after it).
+     */
+    resolvedAcknowledged: number
     createdBy: string | null
     createdAt: Date
     startedAt: Date | null
@@ -1926,6 +1983,7 @@ export interface RolloutFieldRefs {
   readonly followNewAgents: Prisma.FieldRef<"Rollout", 'Boolean'>
   readonly step: Prisma.FieldRef<"Rollout", 'Int'>
   readonly failuresAcknowledged: Prisma.FieldRef<"Rollout", 'Int'>
+  readonly resolvedAcknowledged: Prisma.FieldRef<"Rollout", 'Int'>
   readonly createdBy: Prisma.FieldRef<"Rollout", 'String'>
   readonly createdAt: Prisma.FieldRef<"Rollout", 'DateTime'>
   readonly startedAt: Prisma.FieldRef<"Rollout", 'DateTime'>

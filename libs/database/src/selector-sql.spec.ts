@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Prisma } from '@opamp/database';
 import { parseLabelSelector } from '@opamp/domain';
-import { jsonSpellings, requirementSql, selectorConditions } from './selector-sql.js';
+import { Prisma } from './generated/prisma/client.js';
+import { jsonSpellings, requirementSql, selectorConditions, selectorToSql } from './selector-sql.js';
 
 const build = (selector: string): Prisma.Sql => Prisma.join(selectorConditions(parseLabelSelector(selector)), ' AND ');
 
@@ -67,5 +67,23 @@ describe('selectorConditions', () => {
     expect(jsonSpellings('true')).toEqual(['"true"', 'true']);
     expect(jsonSpellings('007')).toEqual(['"007"']);
     expect(jsonSpellings('')).toEqual(['""']);
+  });
+
+  it('reads another table alias when told, and refuses an alias that is not an identifier', () => {
+    const sql = requirementSql(parseLabelSelector('k')[0]!, 'ag');
+    expect(sql.text).toMatch(/^COALESCE\(ag\.labels ->> \$1::text, ag\.description/);
+    expect(() => requirementSql(parseLabelSelector('k')[0]!, 'a; DROP TABLE agents')).toThrow(/invalid table alias/);
+  });
+});
+
+describe('selectorToSql', () => {
+  it('is TRUE for the empty selector', () => {
+    expect(selectorToSql(parseLabelSelector('')).text).toBe('TRUE');
+  });
+
+  it('ANDs the requirements in one parenthesised condition', () => {
+    const sql = selectorToSql(parseLabelSelector('a,!b'));
+    expect(sql.text).toMatch(/^\(COALESCE\(.*\) IS NOT NULL AND COALESCE\(.*\) IS NULL\)$/);
+    expect(sql.values).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
   });
 });

@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { BENCH_USAGE, UsageError, parseBenchOptions } from './options.js';
+import {
+  BEGIN_MARKER,
+  END_MARKER,
+  mergeReports,
+  renderGenerated,
+  spliceGenerated,
+  toJson,
+  type BenchReport,
+} from './report.js';
+import { httpGroup } from './scenarios.js';
+import {
+  addressesNeeded,
+  countBy,
+  fmt,
+  int,
+  percentile,
+  perConnectionBytes,
+  ratio,
+  split,
+  summarize,
+} from './stats.js';
+
+describe('bench statistics', () => {
+  it('percentiles use the nearest rank', () => {
+    const v = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(v, 50)).toBe(50);
+    expect(percentile(v, 99)).toBe(99);
+    expect(percentile(v, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('summarize sorts numerically and reports count, mean and max', () => {
+    const s = summarize([10, 2, 30, 4]);
+    expect(s).toMatchObject({ count: 4, p50: 4, max: 30, mean: 11.5 });
+    expect(summarize([]).count).toBe(0);
+  });
+
+  it('per-connection memory, ratios and splits', () => {
+    expect(perConnectionBytes(100 * 1024, 200 * 1024, 10)).toBe(10 * 1024);
+    expect(perConnectionBytes(1, 2, 0)).toBeNaN();
+    expect(ratio(50, 100)).toBe(0.5);
+    expect(ratio(50, 0)).toBeNaN();
+    expect(split(10, 3)).toEqual([4, 3, 3]);
+    expect(split(2, 4)).toEqual([1, 1, 0, 0]);
+    expect(addressesNeeded(25_000, 10_000)).toBe(3);
+    expect(addressesNeeded(0, 10_000)).toBe(1);
+  });
+
+  it('formats missing figures as a dash', () => {
+    expect(fmt(NaN)).toBe('—');
+    expect(fmt(1.234, 2)).toBe('1.23');
+    expect(int(12345.6)).toBe('12,346');
+    expect(countBy(['b', 'a', 'b'], (x) => x)).toEqual({ a: 1, b: 2 });
+  });
+
+  it('HTTP groups count refusals with Retry-After and failures without', () => {
+    const g = httpGroup([
+      { group: 'x', startedAt: 0, ms: 5, status: 200, retryAfter: false },
+      { group: 'x', startedAt: 0, ms: 1, status: 429, retryAfter: true },
+      { group: 'x', startedAt: 0, ms: 1, status: 503, retryAfter: false },
+      { group: 'x', startedAt: 0, ms: 9, status: 0, retryAfter: false },
+    ]);
+    expect(g.byStatus).toEqual({ '200': 1, '429': 1, '503': 1, 'no response': 1 });
+    expect(g.refusedWithRetryAfter).toBe(1);
+    expect(g.failedWithoutRetryAfter).toBe(2);
+    expect(g.admittedMs.count).toBe(1);
+  });
+});
+
+describe('bench options', () => {
+  it('defaults to every scenario with 1 and 2 replicas', () => {
+    const o = parseBenchOptions([]);
+    expect(o.scenarios).toEqual(['a', 'b', 'c', 'd', 'pg']);
+    expect(o.replicas).toEqual([1, 2]);
+    expect(o.agents).toEqual([10_000, 50_000]);
+    expect(o.out).toBe('docs');
+  });
+
+  it('takes flags over BENCH_* variables over defaults', () => {
+    const o = parseBenchOptions(['--scenario=b,a', '--agents=500'], { BENCH_AGENTS: '7', BENCH_REPLICAS: '2' });
+    expect(o.scenarios).toEqual(['a', 'b']);
+    expect(o.agents).toEqual([500]);
+    expect(o.replicas).toEqual([2]);
+    expect(parseBenchOptions(['--no-write']).out).toBeUndefined();
+    expect(parseBenchOptions([], { BENCH_GATEWAY_NODE_ARGS: '--a  --b' }).gatewayNodeArgs).toEqual(['--a', '--b']);
+  });
+
+  it('rejects unknown scenarios, bad numbers and unknown flags with a usage error', () => {
+    expect(() => parseBenchOptions(['--scenario=z'])).toThrow(/unknown scenario "z"/);
+    expect(() => parseBenchOptions(['--agents=ten'])).toThrow(UsageError);
+    expect(() => parseBenchOptions(['--replicas=0'])).toThrow(/between 1 and 8/);
+    expect(() => parseBenchOptions(['--frobnicate'])).toThrow(UsageError);
+    expect(BENCH_USAGE).toContain('--scenario');
+  });
+});
+
+describe('bench report', () => {
+  const report: BenchReport = {
+    startedAt: '2025-01-01T00:00:00.000Z',
+    durationSeconds: 90,
+    command: 'npm run bench',
+    machine: {
+      cpus: 2,
+      cpuModel: 'test cpu',
+      memoryGiB: 4,
+      node: 'v24.0.0',
+      os: 'Linux',
+      openFiles: { soft: 1024, hard: 4096 },
+      loadAverageAtStart: [0.5, 0.4, 0.3],
+      postgres: 'PostgreSQL 18',
+      redis: 'Redis 7',
+      commit: 'abc1234',
+      note: 'quiet',
+    },
+    options: parseBenchOptions([]),
+    throughput: {
+      startedAt: '2025-01-01T00:00:00.000Z',
+      command: 'npm run bench',
+      machineNote: 'quiet',
+      results: [
+        {
+          target: 'baseline',
+          replicas: 1,
+          agents: 10,
+          messagesPerSecond: 1000,
+          latencyMs: summarize([1, 2]),
+          cpuSeconds: { baseline: 1 },
+          windowSeconds: 10,
+        },
+        {
+          target: 'ours',
+          replicas: 1,
+          agents: 10,
+          messagesPerSecond: 600,
+          latencyMs: summarize([3, 4]),
+          cpuSeconds: { gateway: 1, fleet: 1 },
+          windowSeconds: 10,
+        },
+      ],
+    },
+    errors: { c: 'boom\nstack' },
+  };
+
+  it('renders the machine, the ratio to the baseline and failed scenarios inside the markers', () => {
+    const md = renderGenerated(report);
+    expect(md.startsWith(BEGIN_MARKER)).toBe(true);
+    expect(md.endsWith(END_MARKER)).toBe(true);
+    expect(md).toContain('2 × test cpu');
+    expect(md).toContain('**0.60**');
+    expect(md).toContain('- (c): boom');
+  });
+
+  it('replaces only the generated block of an existing document', () => {
+    const doc = `# Title\n\nprose before\n\n${BEGIN_MARKER}\nold\n${END_MARKER}\n\nprose after\n`;
+    const out = spliceGenerated(doc, `${BEGIN_MARKER}\nnew\n${END_MARKER}`);
+    expect(out).toBe(`# Title\n\nprose before\n\n${BEGIN_MARKER}\nnew\n${END_MARKER}\n\nprose after\n`);
+    expect(spliceGenerated('# Fresh', 'X')).toBe('# Fresh\n\nX\n');
+  });
+
+  it('a partial run keeps the other scenarios of the previous report, marked with their own run', () => {
+    const later: BenchReport = { ...report, startedAt: '2025-02-01T00:00:00.000Z', throughput: undefined, errors: {} };
+    const merged = mergeReports(report, later);
+    expect(merged.throughput).toBe(report.throughput);
+    expect(renderGenerated(merged)).toContain('_From an earlier run: 2025-01-01T00:00:00.000Z');
+    expect(mergeReports(undefined, later)).toEqual(later);
+  });
+
+  it('writes JSON without NaN', () => {
+    const json = toJson({ ...report, durationSeconds: NaN });
+    expect(JSON.parse(json).durationSeconds).toBeNull();
+  });
+});
