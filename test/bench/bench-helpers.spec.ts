@@ -116,6 +116,7 @@ describe('bench report', () => {
       note: 'quiet',
     },
     options: parseBenchOptions([]),
+    build: { dist: 'working tree', gatewayNodeArgs: ['--max-semi-space-size=16'] },
     throughput: {
       startedAt: '2025-01-01T00:00:00.000Z',
       command: 'npm run bench',

@@ -175,12 +175,6 @@ export class Cluster {
     return app;
   }
 
-  /** Graceful restart of every gateway (a clean "before" for memory readings). */
-  async restartGateways(): Promise<void> {
-    await Promise.all(this.gateways.map((g) => g.child.stop()));
-    for (let i = 0; i < this.replicas; i++) await this.startGateway(i);
-  }
-
   setGatewayEnv(env: Record<string, string>): void {
     this.gatewayEnv = { ...this.gatewayEnv, ...env };
   }

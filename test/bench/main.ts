@@ -191,6 +191,10 @@ async function main(argv: string[]): Promise<number> {
       command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
       machine: await machineInfo(infra),
       options: opts,
+      build: {
+        dist: opts.dist ? `existing build ${opts.dist}` : 'working tree compiled by scripts/build.ts',
+        gatewayNodeArgs: [...gatewayNodeArgs, ...opts.gatewayNodeArgs],
+      },
       errors: {},
     };
     log(

@@ -71,7 +71,7 @@ Scenarios (--scenario, comma-separated; default all):
   --replicas LIST        gateway+fleet replica counts to compare (default 1,2)
   --agents LIST          (a) agent levels (default 10000,50000; capped by the open-files limit)
   --ramp N               agents started per second outside admission tests (default 2000)
-  --loop-agents N        (b) agents in the closed loop (default 256)
+  --loop-agents N        (b) agents in the closed loop (default 512)
   --loop-seconds S       (b) measured window (default 10)
   --http-agents N        (c) polling agents (default 10000)
   --http-burst N         (c) new agents started within one second (default 2000)
@@ -102,7 +102,7 @@ const FLAGS = {
   replicas: '1,2',
   agents: '10000,50000',
   ramp: '2000',
-  'loop-agents': '256',
+  'loop-agents': '512',
   'loop-seconds': '10',
   'http-agents': '10000',
   'http-burst': '2000',

@@ -52,6 +52,8 @@ export interface BenchReport {
   command: string;
   machine: MachineInfo;
   options: BenchOptions;
+  /** What was measured: the build and the node arguments its gateways ran with. */
+  build: { dist: string; gatewayNodeArgs: string[] };
   memory?: ScenarioRun<MemoryResult>;
   throughput?: ScenarioRun<ThroughputResult>;
   http?: ScenarioRun<HttpResult>;
@@ -333,6 +335,10 @@ function machineSection(report: BenchReport): string {
         ['open files (soft / hard)', `${m.openFiles.soft} / ${m.openFiles.hard}`],
         ['load average at start', m.loadAverageAtStart.map((l) => fmt(l, 2)).join(', ')],
         ['other activity', m.note],
+        [
+          'apps under test',
+          `${report.build.dist}; gateway node args: ${report.build.gatewayNodeArgs.join(' ') || '(none)'}`,
+        ],
       ],
     ),
   ].join('\n');

@@ -61,102 +61,89 @@ export async function scenarioMemory(ctx: BenchContext): Promise<MemoryResult[]>
     const done = new Set<number>();
     for (const requested of opts.agents) {
       if (ctx.aborted()) break;
-      {
-        const agents = Math.min(requested, ceiling * replicas);
-        const limitedBy =
-          agents < requested
-            ? `open-files limit: ${ceiling} sockets per process (ulimit -n hard limit minus a reserve); ${requested} agents need ${Math.ceil(requested / replicas)} per gateway`
-            : undefined;
-        if (done.has(agents)) {
-          ctx.log(`(a) ${replicas} replica(s): ${requested} agents capped at ${agents}, already measured`);
-          continue;
-        }
-        done.add(agents);
-        ctx.log(`(a) ${replicas} replica(s): ${agents} idle WS agents${limitedBy ? ` (asked for ${requested})` : ''}`);
-        // A fresh cluster per level: "before" is a gateway and fleet that never held an agent.
-        const cluster = await Cluster.start(ctx, replicas, { gateway: OPEN_ADMISSION });
-        try {
-        await sleep(3_000);
-        const gws = cluster.gateways.map((g) => g.child);
-        const rssBefore = await avgRss(gws);
-        const heapBefore = await Promise.all(
-          gws.map((_, i) => cluster.gatewayMetric(i, 'opamp_process_nodejs_heap_size_used_bytes')),
+      const agents = Math.min(requested, ceiling * replicas);
+      const limitedBy =
+        agents < requested
+          ? `open-files limit: ${ceiling} sockets per process (ulimit -n hard limit minus a reserve); ${requested} agents need ${Math.ceil(requested / replicas)} per gateway`
+          : undefined;
+      if (done.has(agents)) {
+        ctx.log(`(a) ${replicas} replica(s): ${requested} agents capped at ${agents}, already measured`);
+        continue;
+      }
+      done.add(agents);
+      ctx.log(`(a) ${replicas} replica(s): ${agents} idle WS agents${limitedBy ? ` (asked for ${requested})` : ''}`);
+      // A fresh cluster per level: "before" is a gateway and fleet that never held an agent.
+      const cluster = await Cluster.start(ctx, replicas, { gateway: OPEN_ADMISSION });
+      try {
+        const result = await measureIdleAgents(ctx, cluster, agents);
+        results.push({ ...result, replicas, requested, limitedBy });
+        ctx.log(
+          `  ${agents} agents connected in ${result.connectSeconds.toFixed(1)} s: gateway RSS ${result.rssPerConnectionKiB.toFixed(1)} KiB/connection (heap ${result.heapPerConnectionKiB.toFixed(1)} KiB), fleet ${result.fleetRssPerAgentKiB.toFixed(1)} KiB/agent`,
         );
-        const fleetBefore = (await avgRss(cluster.fleets.map((f) => f.child))).reduce((a, b) => a + b, 0);
-
-        const pool = await ClientPool.start(ctx, `a${replicas}-${agents}`, agents);
-        try {
-          const t0 = Date.now();
-          await pool.spawn(
-            'idle',
-            'ws',
-            agents,
-            cluster.gateways.map((_, i) => cluster.wsUrl(i)),
-            { rampPerSecond: opts.ramp, heartbeatSeconds: opts.heartbeat },
-          );
-          const waited = await pool.waitFor(
-            'first replies',
-            (s) => s.replied >= agents,
-            connectTimeoutMs(agents, opts.ramp),
-          );
-          const connectSeconds = (Date.now() - t0) / 1000;
-          // Let the first-message garbage go and the write-behind settle.
-          await sleep(5_000);
-          const rssAfter = await avgRss(gws);
-          const heapAfter = await Promise.all(
-            gws.map((_, i) => cluster.gatewayMetric(i, 'opamp_process_nodejs_heap_size_used_bytes')),
-          );
-          const connections = await Promise.all(
-            gws.map((_, i) => cluster.gatewayMetric(i, 'opamp_gateway_ws_connections')),
-          );
-          const fleetAfter = (await avgRss(cluster.fleets.map((f) => f.child))).reduce((a, b) => a + b, 0);
-          const status = await pool.status();
-          const perGateway = gws.map((_, i) => ({
-            connections: connections[i]!,
-            rssBeforeMiB: rssBefore[i]! / MiB,
-            rssAfterMiB: rssAfter[i]! / MiB,
-            rssPerConnectionKiB: perConnectionBytes(rssBefore[i]!, rssAfter[i]!, connections[i]!) / KiB,
-            heapPerConnectionKiB: perConnectionBytes(heapBefore[i]!, heapAfter[i]!, connections[i]!) / KiB,
-          }));
-          const mean = (k: 'rssPerConnectionKiB' | 'heapPerConnectionKiB'): number =>
-            perGateway.reduce((a, g) => a + g[k], 0) / perGateway.length;
-          const result: MemoryResult = {
-            replicas,
-            requested,
-            agents,
-            limitedBy,
-            connectSeconds,
-            allReplied: waited.ok,
-            perGateway,
-            rssPerConnectionKiB: mean('rssPerConnectionKiB'),
-            heapPerConnectionKiB: mean('heapPerConnectionKiB'),
-            fleetRssPerAgentKiB: perConnectionBytes(fleetBefore, fleetAfter, status.replied) / KiB,
-            clientRssMiB: status.rssBytes / MiB,
-          };
-          ctx.log(
-            `  ${agents} agents connected in ${connectSeconds.toFixed(1)} s: gateway RSS ${result.rssPerConnectionKiB.toFixed(1)} KiB/connection (heap ${result.heapPerConnectionKiB.toFixed(1)} KiB), fleet ${result.fleetRssPerAgentKiB.toFixed(1)} KiB/agent`,
-          );
-          results.push(result);
-        } finally {
-          await pool.close();
-        }
-        } finally {
-          await cluster.stop();
-        }
+      } finally {
+        await cluster.stop();
       }
     }
   }
   return results;
 }
 
-async function waitForNoConnections(ctx: BenchContext, cluster: Cluster): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && !ctx.aborted()) {
-    const counts = await Promise.all(
-      cluster.gateways.map((_, i) => cluster.gatewayMetric(i, 'opamp_gateway_ws_connections')),
+async function measureIdleAgents(
+  ctx: BenchContext,
+  cluster: Cluster,
+  agents: number,
+): Promise<Omit<MemoryResult, 'replicas' | 'requested' | 'limitedBy'>> {
+  const { opts } = ctx;
+  const heapUsed = (i: number): Promise<number> =>
+    cluster.gatewayMetric(i, 'opamp_process_nodejs_heap_size_used_bytes');
+  const fleetRss = async (): Promise<number> =>
+    (await avgRss(cluster.fleets.map((f) => f.child))).reduce((a, b) => a + b, 0);
+  await sleep(3_000);
+  const gws = cluster.gateways.map((g) => g.child);
+  const rssBefore = await avgRss(gws);
+  const heapBefore = await Promise.all(gws.map((_, i) => heapUsed(i)));
+  const fleetBefore = await fleetRss();
+
+  const pool = await ClientPool.start(ctx, `a${cluster.replicas}-${agents}`, agents);
+  try {
+    const t0 = Date.now();
+    await pool.spawn(
+      'idle',
+      'ws',
+      agents,
+      cluster.gateways.map((_, i) => cluster.wsUrl(i)),
+      { rampPerSecond: opts.ramp, heartbeatSeconds: opts.heartbeat },
     );
-    if (counts.every((c) => !(c > 0))) return;
-    await sleep(250);
+    const waited = await pool.waitFor('first replies', (s) => s.replied >= agents, connectTimeoutMs(agents, opts.ramp));
+    const connectSeconds = (Date.now() - t0) / 1000;
+    // Let the first-message garbage go and the write-behind settle.
+    await sleep(5_000);
+    const rssAfter = await avgRss(gws);
+    const heapAfter = await Promise.all(gws.map((_, i) => heapUsed(i)));
+    const connections = await Promise.all(gws.map((_, i) => cluster.gatewayMetric(i, 'opamp_gateway_ws_connections')));
+    const fleetAfter = await fleetRss();
+    const status = await pool.status();
+    const perGateway = gws.map((_, i) => ({
+      connections: connections[i]!,
+      rssBeforeMiB: rssBefore[i]! / MiB,
+      rssAfterMiB: rssAfter[i]! / MiB,
+      rssPerConnectionKiB: perConnectionBytes(rssBefore[i]!, rssAfter[i]!, connections[i]!) / KiB,
+      heapPerConnectionKiB: perConnectionBytes(heapBefore[i]!, heapAfter[i]!, connections[i]!) / KiB,
+    }));
+    const mean = (k: 'rssPerConnectionKiB' | 'heapPerConnectionKiB'): number =>
+      perGateway.reduce((a, g) => a + g[k], 0) / perGateway.length;
+    return {
+      agents,
+      connectSeconds,
+      allReplied: waited.ok,
+      perGateway,
+      rssPerConnectionKiB: mean('rssPerConnectionKiB'),
+      heapPerConnectionKiB: mean('heapPerConnectionKiB'),
+      fleetRssPerAgentKiB: perConnectionBytes(fleetBefore, fleetAfter, status.replied) / KiB,
+      clientRssMiB: status.rssBytes / MiB,
+    };
+  } finally {
+    await pool.close();
   }
 }
 

@@ -73,6 +73,20 @@ export function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => base + (i < rest ? 1 : 0));
 }
 
+/**
+ * Quantile from a cumulative Prometheus histogram ([upper bound, count] pairs, any order): the
+ * upper bound of the first bucket holding the q-th observation. Infinity when it falls in +Inf,
+ * NaN without observations.
+ */
+export function histogramQuantile(buckets: Array<[number, number]>, q: number): number {
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (!(total > 0)) return NaN;
+  const rank = q * total;
+  for (const [le, count] of sorted) if (count >= rank) return le;
+  return Infinity;
+}
+
 /** Counts by key, sorted by key, e.g. HTTP status → requests. */
 export function countBy<T>(items: Iterable<T>, key: (item: T) => string): Record<string, number> {
   const out: Record<string, number> = {};

@@ -50,13 +50,22 @@ ON CONFLICT (uid) DO UPDATE SET
   replaced_by_uid = EXCLUDED.replaced_by_uid,
   updated_at = now()`;
 
-/** Events of agents that no longer exist (deleted through the API) are dropped, not an error. */
+/**
+ * Events of agents that no longer exist (deleted through the API) are dropped, not an error. An
+ * event whose key is already stored (the same queued event flushed again: the commit of an earlier
+ * flush succeeded but its clean-up in Redis did not happen) is skipped, so each event is stored
+ * once. Events without a key (queued by an older fleet) are always inserted.
+ */
 const INSERT_EVENTS = `
-INSERT INTO agent_events (agent_uid, type, at, data)
-SELECT e.agent_uid, e.type, e.at, COALESCE(e.data, '{}'::jsonb)
-FROM jsonb_to_recordset($1::jsonb) AS e(agent_uid uuid, type text, at timestamptz, data jsonb, ord int)
+INSERT INTO agent_events (agent_uid, key, type, at, data)
+SELECT e.agent_uid, e.key, e.type, e.at, COALESCE(e.data, '{}'::jsonb)
+FROM jsonb_to_recordset($1::jsonb) AS e(agent_uid uuid, key uuid, type text, at timestamptz, data jsonb, ord int)
 WHERE EXISTS (SELECT 1 FROM agents x WHERE x.uid = e.agent_uid)
-ORDER BY e.ord`;
+ORDER BY e.ord
+ON CONFLICT (agent_uid, key) DO NOTHING`;
+
+/** Canonical uuid text: anything else in a queued event's key is treated as no key (never a failing batch). */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const SELECT_AGENTS = `
 SELECT uid::text AS uid, description, capabilities::text AS capabilities, health, effective_config,
@@ -68,6 +77,7 @@ WHERE uid IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)`;
 
 export interface FlushResult {
   agents: number;
+  /** Event rows inserted (events already stored under their key are not counted). */
   events: number;
 }
 
@@ -75,11 +85,15 @@ export interface FlushResult {
 export class AgentRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Upserts the rows and appends the events in one transaction (rows first: events reference them). */
+  /**
+   * Upserts the rows and appends the events in one transaction (rows first: events reference them).
+   * Idempotent for events with a key: flushing the same events again adds no row.
+   */
   async flush(rows: AgentRow[], events: AgentEvent[]): Promise<FlushResult> {
     if (rows.length === 0 && events.length === 0) return { agents: 0, events: 0 };
     const eventRecords = events.map((e, ord) => ({
       agent_uid: e.agentUid,
+      key: typeof e.key === 'string' && UUID_RE.test(e.key) ? e.key : null,
       type: e.type,
       at: new Date(e.atMs).toISOString(),
       data: e.data,

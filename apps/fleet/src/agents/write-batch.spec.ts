@@ -67,7 +67,11 @@ describe('WriteBatch', () => {
     expect(calls[3]).toEqual(['set', RedisKeys.route(HEX), 'gw c1', 'PX', 90_000 + 60_000]);
     expect(calls[4]).toEqual(['zadd', RedisKeys.deadlines(SHARD), 91_000, HEX]);
     expect(calls[5]![1]).toBe(RedisKeys.pendingEvents(SHARD));
-    expect(JSON.parse(calls[5]![2] as string)).toMatchObject({ type: 'first_seen' });
+    // Queued with its identity (a UUIDv7), so a repeated flush cannot store it twice.
+    expect(JSON.parse(calls[5]![2] as string)).toMatchObject({
+      type: 'first_seen',
+      key: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+    });
     const xadd = calls[6]!;
     expect(xadd[1]).toBe(StreamKeys.outbound('gw'));
     const env = decodeOutbound(xadd[xadd.length - 1] as Buffer);
@@ -98,6 +102,18 @@ describe('WriteBatch', () => {
       'core',
       'report',
     ]);
+  });
+
+  it('gives every queued event a key of its own and keeps a key an event already has', async () => {
+    const { redis, calls } = recorder();
+    const b = new WriteBatch(SHARDS, 0);
+    const keyed = { ...event(uidString(UID), 'offline', 0), key: '0192e3a4-5b6c-7d8e-9f01-23456789abcd' };
+    b.appendEvents(SHARD, [event(uidString(UID), 'connected', 0), event(uidString(UID), 'connected', 0), keyed]);
+    await b.exec(redis);
+    const keys = calls[0]!.slice(2).map((raw) => (JSON.parse(raw as string) as { key: string }).key);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(3);
+    expect(keys[2]).toBe(keyed.key);
   });
 
   it('ephemeral states get a TTL; nothing is dirty when nothing persists', async () => {

@@ -39,6 +39,11 @@ const MAX_BACKOFF_MS = 5_000;
  * transaction), then clear what was written (dirty flags only if the agent did not change again
  * meanwhile). On a Postgres error nothing is cleared, readiness turns false and the next attempt
  * backs off exponentially (up to 5 s).
+ *
+ * Events are stored exactly once: each carries the key it was given when it was queued
+ * (WriteBatch.appendEvents), and the insert skips keys already stored. So when the commit
+ * succeeded but the clean-up did not (its answer lost, a Redis error, a crash in between), the
+ * next flush of the same events, here or on the shard's next owner, adds no row.
  */
 @Injectable()
 export class WriteBehindService implements OnApplicationShutdown {
@@ -89,8 +94,8 @@ export class WriteBehindService implements OnApplicationShutdown {
   async flushAll(shards: number[] = this.registry.list()): Promise<void> {
     this.pendingHint = 0;
     for (const shard of shards) {
-      // Once the lease is lost the shard is the new owner's to flush: two flushers would insert
-      // the same pending events and each trim the list by its own count, dropping later events.
+      // Once the lease is lost the shard is the new owner's to flush: two flushers would each trim
+      // the list by their own count, dropping later events (their common events are stored once).
       while (this.registry.has(shard)) {
         const n = await this.flushShardOnce(shard);
         if (n < this.config.FLEET_FLUSH_MAX_BATCH) break;

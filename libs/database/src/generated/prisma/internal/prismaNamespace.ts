@@ -1161,6 +1161,7 @@ export type AgentScalarFieldEnum = (typeof AgentScalarFieldEnum)[keyof typeof Ag
 export const AgentEventScalarFieldEnum = {
   id: 'id',
   agentUid: 'agentUid',
+  key: 'key',
   type: 'type',
   at: 'at',
   data: 'data'

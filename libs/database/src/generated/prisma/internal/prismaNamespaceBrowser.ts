@@ -109,6 +109,7 @@ export type AgentScalarFieldEnum = (typeof AgentScalarFieldEnum)[keyof typeof Ag
 export const AgentEventScalarFieldEnum = {
   id: 'id',
   agentUid: 'agentUid',
+  key: 'key',
   type: 'type',
   at: 'at',
   data: 'data'

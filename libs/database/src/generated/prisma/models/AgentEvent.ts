@@ -37,6 +37,7 @@ export type AgentEventSumAggregateOutputType = {
 export type AgentEventMinAggregateOutputType = {
   id: bigint | null
   agentUid: string | null
+  key: string | null
   type: string | null
   at: Date | null
 }
@@ -44,6 +45,7 @@ export type AgentEventMinAggregateOutputType = {
 export type AgentEventMaxAggregateOutputType = {
   id: bigint | null
   agentUid: string | null
+  key: string | null
   type: string | null
   at: Date | null
 }
@@ -51,6 +53,7 @@ export type AgentEventMaxAggregateOutputType = {
 export type AgentEventCountAggregateOutputType = {
   id: number
   agentUid: number
+  key: number
   type: number
   at: number
   data: number
@@ -69,6 +72,7 @@ export type AgentEventSumAggregateInputType = {
 export type AgentEventMinAggregateInputType = {
   id?: true
   agentUid?: true
+  key?: true
   type?: true
   at?: true
 }
@@ -76,6 +80,7 @@ export type AgentEventMinAggregateInputType = {
 export type AgentEventMaxAggregateInputType = {
   id?: true
   agentUid?: true
+  key?: true
   type?: true
   at?: true
 }
@@ -83,6 +88,7 @@ export type AgentEventMaxAggregateInputType = {
 export type AgentEventCountAggregateInputType = {
   id?: true
   agentUid?: true
+  key?: true
   type?: true
   at?: true
   data?: true
@@ -178,6 +184,7 @@ export type AgentEventGroupByArgs<ExtArgs extends runtime.Types.Extensions.Inter
 export type AgentEventGroupByOutputType = {
   id: bigint
   agentUid: string
+  key: string | null
   type: string
   at: Date
   data: runtime.JsonValue
@@ -209,6 +216,7 @@ export type AgentEventWhereInput = {
   NOT?: Prisma.AgentEventWhereInput | Prisma.AgentEventWhereInput[]
   id?: Prisma.BigIntFilter<"AgentEvent"> | bigint | number
   agentUid?: Prisma.UuidFilter<"AgentEvent"> | string
+  key?: Prisma.UuidNullableFilter<"AgentEvent"> | string | null
   type?: Prisma.StringFilter<"AgentEvent"> | string
   at?: Prisma.DateTimeFilter<"AgentEvent"> | Date | string
   data?: Prisma.JsonFilter<"AgentEvent">
@@ -218,6 +226,7 @@ export type AgentEventWhereInput = {
 export type AgentEventOrderByWithRelationInput = {
   id?: Prisma.SortOrder
   agentUid?: Prisma.SortOrder
+  key?: Prisma.SortOrderInput | Prisma.SortOrder
   type?: Prisma.SortOrder
   at?: Prisma.SortOrder
   data?: Prisma.SortOrder
@@ -226,19 +235,22 @@ export type AgentEventOrderByWithRelationInput = {
 
 export type AgentEventWhereUniqueInput = Prisma.AtLeast<{
   id?: bigint | number
+  agentUid_key?: Prisma.AgentEventAgentUidKeyCompoundUniqueInput
   AND?: Prisma.AgentEventWhereInput | Prisma.AgentEventWhereInput[]
   OR?: Prisma.AgentEventWhereInput[]
   NOT?: Prisma.AgentEventWhereInput | Prisma.AgentEventWhereInput[]
   agentUid?: Prisma.UuidFilter<"AgentEvent"> | string
+  key?: Prisma.UuidNullableFilter<"AgentEvent"> | string | null
   type?: Prisma.StringFilter<"AgentEvent"> | string
   at?: Prisma.DateTimeFilter<"AgentEvent"> | Date | string
   data?: Prisma.JsonFilter<"AgentEvent">
   agent?: Prisma.XOR<Prisma.AgentScalarRelationFilter, Prisma.AgentWhereInput>
-}, "id">
+}, "id" | "agentUid_key">
 
 export type AgentEventOrderByWithAggregationInput = {
   id?: Prisma.SortOrder
   agentUid?: Prisma.SortOrder
+  key?: Prisma.SortOrderInput | Prisma.SortOrder
   type?: Prisma.SortOrder
   at?: Prisma.SortOrder
   data?: Prisma.SortOrder
@@ -255,6 +267,7 @@ export type AgentEventScalarWhereWithAggregatesInput = {
   NOT?: Prisma.AgentEventScalarWhereWithAggregatesInput | Prisma.AgentEventScalarWhereWithAggregatesInput[]
   id?: Prisma.BigIntWithAggregatesFilter<"AgentEvent"> | bigint | number
   agentUid?: Prisma.UuidWithAggregatesFilter<"AgentEvent"> | string
+  key?: Prisma.UuidNullableWithAggregatesFilter<"AgentEvent"> | string | null
   type?: Prisma.StringWithAggregatesFilter<"AgentEvent"> | string
   at?: Prisma.DateTimeWithAggregatesFilter<"AgentEvent"> | Date | string
   data?: Prisma.JsonWithAggregatesFilter<"AgentEvent">
@@ -262,6 +275,7 @@ export type AgentEventScalarWhereWithAggregatesInput = {
 
 export type AgentEventCreateInput = {
   id?: bigint | number
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -271,6 +285,7 @@ export type AgentEventCreateInput = {
 export type AgentEventUncheckedCreateInput = {
   id?: bigint | number
   agentUid: string
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -278,6 +293,7 @@ export type AgentEventUncheckedCreateInput = {
 
 export type AgentEventUpdateInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -287,6 +303,7 @@ export type AgentEventUpdateInput = {
 export type AgentEventUncheckedUpdateInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   agentUid?: Prisma.StringFieldUpdateOperationsInput | string
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -295,6 +312,7 @@ export type AgentEventUncheckedUpdateInput = {
 export type AgentEventCreateManyInput = {
   id?: bigint | number
   agentUid: string
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -302,6 +320,7 @@ export type AgentEventCreateManyInput = {
 
 export type AgentEventUpdateManyMutationInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -310,6 +329,7 @@ export type AgentEventUpdateManyMutationInput = {
 export type AgentEventUncheckedUpdateManyInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   agentUid?: Prisma.StringFieldUpdateOperationsInput | string
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -325,9 +345,15 @@ export type AgentEventOrderByRelationAggregateInput = {
   _count?: Prisma.SortOrder
 }
 
+export type AgentEventAgentUidKeyCompoundUniqueInput = {
+  agentUid: string
+  key: string
+}
+
 export type AgentEventCountOrderByAggregateInput = {
   id?: Prisma.SortOrder
   agentUid?: Prisma.SortOrder
+  key?: Prisma.SortOrder
   type?: Prisma.SortOrder
   at?: Prisma.SortOrder
   data?: Prisma.SortOrder
@@ -340,6 +366,7 @@ export type AgentEventAvgOrderByAggregateInput = {
 export type AgentEventMaxOrderByAggregateInput = {
   id?: Prisma.SortOrder
   agentUid?: Prisma.SortOrder
+  key?: Prisma.SortOrder
   type?: Prisma.SortOrder
   at?: Prisma.SortOrder
 }
@@ -347,6 +374,7 @@ export type AgentEventMaxOrderByAggregateInput = {
 export type AgentEventMinOrderByAggregateInput = {
   id?: Prisma.SortOrder
   agentUid?: Prisma.SortOrder
+  key?: Prisma.SortOrder
   type?: Prisma.SortOrder
   at?: Prisma.SortOrder
 }
@@ -399,6 +427,7 @@ export type AgentEventUncheckedUpdateManyWithoutAgentNestedInput = {
 
 export type AgentEventCreateWithoutAgentInput = {
   id?: bigint | number
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -406,6 +435,7 @@ export type AgentEventCreateWithoutAgentInput = {
 
 export type AgentEventUncheckedCreateWithoutAgentInput = {
   id?: bigint | number
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -443,6 +473,7 @@ export type AgentEventScalarWhereInput = {
   NOT?: Prisma.AgentEventScalarWhereInput | Prisma.AgentEventScalarWhereInput[]
   id?: Prisma.BigIntFilter<"AgentEvent"> | bigint | number
   agentUid?: Prisma.UuidFilter<"AgentEvent"> | string
+  key?: Prisma.UuidNullableFilter<"AgentEvent"> | string | null
   type?: Prisma.StringFilter<"AgentEvent"> | string
   at?: Prisma.DateTimeFilter<"AgentEvent"> | Date | string
   data?: Prisma.JsonFilter<"AgentEvent">
@@ -450,6 +481,7 @@ export type AgentEventScalarWhereInput = {
 
 export type AgentEventCreateManyAgentInput = {
   id?: bigint | number
+  key?: string | null
   type: string
   at: Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -457,6 +489,7 @@ export type AgentEventCreateManyAgentInput = {
 
 export type AgentEventUpdateWithoutAgentInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -464,6 +497,7 @@ export type AgentEventUpdateWithoutAgentInput = {
 
 export type AgentEventUncheckedUpdateWithoutAgentInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -471,6 +505,7 @@ export type AgentEventUncheckedUpdateWithoutAgentInput = {
 
 export type AgentEventUncheckedUpdateManyWithoutAgentInput = {
   id?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
+  key?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   type?: Prisma.StringFieldUpdateOperationsInput | string
   at?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   data?: Prisma.JsonNullValueInput | runtime.InputJsonValue
@@ -481,6 +516,7 @@ export type AgentEventUncheckedUpdateManyWithoutAgentInput = {
 export type AgentEventSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
   agentUid?: boolean
+  key?: boolean
   type?: boolean
   at?: boolean
   data?: boolean
@@ -490,6 +526,7 @@ export type AgentEventSelect<ExtArgs extends runtime.Types.Extensions.InternalAr
 export type AgentEventSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
   agentUid?: boolean
+  key?: boolean
   type?: boolean
   at?: boolean
   data?: boolean
@@ -499,6 +536,7 @@ export type AgentEventSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Ex
 export type AgentEventSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
   agentUid?: boolean
+  key?: boolean
   type?: boolean
   at?: boolean
   data?: boolean
@@ -508,12 +546,13 @@ export type AgentEventSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Ex
 export type AgentEventSelectScalar = {
   id?: boolean
   agentUid?: boolean
+  key?: boolean
   type?: boolean
   at?: boolean
   data?: boolean
 }
 
-export type AgentEventOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "agentUid" | "type" | "at" | "data", ExtArgs["result"]["agentEvent"]>
+export type AgentEventOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "agentUid" | "key" | "type" | "at" | "data", ExtArgs["result"]["agentEvent"]>
 export type AgentEventInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   agent?: boolean | Prisma.AgentDefaultArgs<ExtArgs>
 }
@@ -532,6 +571,11 @@ export type $AgentEventPayload<ExtArgs extends runtime.Types.Extensions.Internal
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: bigint
     agentUid: string
+    /**
+     * Identity given by the fleet when it queues the event (UUIDv7): a re-flush of the same event
+     * conflicts instead of inserting it twice. NULL for rows written before it existed.
+     */
+    key: string | null
     type: string
     at: Date
     data: runtime.JsonValue
@@ -961,6 +1005,7 @@ export interface Prisma__AgentEventClient<T, Null = never, ExtArgs extends runti
 export interface AgentEventFieldRefs {
   readonly id: Prisma.FieldRef<"AgentEvent", 'BigInt'>
   readonly agentUid: Prisma.FieldRef<"AgentEvent", 'String'>
+  readonly key: Prisma.FieldRef<"AgentEvent", 'String'>
   readonly type: Prisma.FieldRef<"AgentEvent", 'String'>
   readonly at: Prisma.FieldRef<"AgentEvent", 'DateTime'>
   readonly data: Prisma.FieldRef<"AgentEvent", 'Json'>
