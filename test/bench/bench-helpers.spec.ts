@@ -9,11 +9,13 @@ import {
   toJson,
   type BenchReport,
 } from './report.js';
+import { histogramBuckets } from './processes.js';
 import { httpGroup } from './scenarios.js';
 import {
   addressesNeeded,
   countBy,
   fmt,
+  histogramQuantile,
   int,
   percentile,
   perConnectionBytes,
@@ -47,6 +49,32 @@ describe('bench statistics', () => {
     expect(split(2, 4)).toEqual([1, 1, 0, 0]);
     expect(addressesNeeded(25_000, 10_000)).toBe(3);
     expect(addressesNeeded(0, 10_000)).toBe(1);
+  });
+
+  it('reads quantiles and buckets of a Prometheus histogram', () => {
+    const text = [
+      '# TYPE x histogram',
+      'x_bucket{le="0.01",app="gateway"} 90',
+      'x_bucket{le="0.1",app="gateway"} 99',
+      'x_bucket{le="+Inf",app="gateway"} 100',
+      'x_bucket{app="other",le="0.01"} 10',
+      'x_sum{app="gateway"} 3',
+    ].join('\n');
+    const buckets = histogramBuckets(text, 'x');
+    expect([...buckets]).toEqual([
+      [0.01, 100],
+      [0.1, 99],
+      [Infinity, 100],
+    ]);
+    const b: Array<[number, number]> = [
+      [Infinity, 100],
+      [0.01, 90],
+      [0.1, 99],
+    ];
+    expect(histogramQuantile(b, 0.5)).toBe(0.01);
+    expect(histogramQuantile(b, 0.99)).toBe(0.1);
+    expect(histogramQuantile(b, 1)).toBe(Infinity);
+    expect(histogramQuantile([[Infinity, 0]], 0.5)).toBeNaN();
   });
 
   it('formats missing figures as a dash', () => {

@@ -66,7 +66,7 @@ async function machineInfo(infra: RunningInfra): Promise<MachineInfo> {
   const client = new pg.Client({ connectionString: infra.databaseUrl });
   try {
     await client.connect();
-    const { rows } = await client.query<{ v: string }>('SHOW server_version');
+    const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
     postgres = `PostgreSQL ${rows[0]?.v ?? '?'}`;
   } catch {
     // keep unknown

@@ -233,6 +233,13 @@ function httpSection(run: ScenarioRun<HttpResult>, report: BenchReport): string 
       results.flatMap(httpRows),
     ),
     '',
+    ...results.map(
+      (r) =>
+        `${r.replicas} replica(s): the ${int(r.burst)} new agents' first requests went out over ${fmt(r.burstSpreadSeconds)} s; ` +
+        `the gateways' own round trip (body read → fleet reply, histogram bucket bounds) for ${int(r.gatewayRoundTripMs.count)} requests: ` +
+        `p50 ≤ ${fmt(r.gatewayRoundTripMs.p50, 0)} ms, p99 ≤ ${fmt(r.gatewayRoundTripMs.p99, 0)} ms.`,
+    ),
+    '',
     `Admitted p99 < ${TARGETS.admittedP99Ms} ms and no 5xx without Retry-After: ${yesNo(ok)}.`,
     ...(results.some((r) => !r.allPolling)
       ? ['', 'Not every polling agent had its first reply before the burst (see the log).']

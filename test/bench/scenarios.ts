@@ -4,8 +4,12 @@ import path from 'node:path';
 import pg from 'pg';
 import type { HttpRecord, LoopResult } from './client-protocol.js';
 import { ClientPool, Cluster, socketCeiling, type BenchContext } from './cluster.js';
-import { BenchChild, cpuSecondsOfTree, tsProcessArgs, waitReady } from './processes.js';
-import { KiB, MiB, countBy, perConnectionBytes, summarize, type LatencySummary } from './stats.js';
+import { BenchChild, cpuSecondsOfTree, histogramBuckets, scrape, tsProcessArgs, waitReady } from './processes.js';
+import { KiB, MiB, countBy, histogramQuantile, perConnectionBytes, summarize, type LatencySummary } from './stats.js';
+
+function spread(values: number[]): number {
+  return values.length === 0 ? 0 : Math.max(...values) - Math.min(...values);
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -337,6 +341,23 @@ export interface HttpResult {
   steady: HttpGroupResult;
   burstGroup: HttpGroupResult;
   all: HttpGroupResult;
+  /** Seconds between the first and the last request of the burst agents (the clients' own pace). */
+  burstSpreadSeconds: number;
+  /**
+   * The gateways' own view (opamp_gateway_http_round_trip_seconds, body read to fleet reply) in
+   * the window: bucket upper bounds, so without the clients' event-loop delays.
+   */
+  gatewayRoundTripMs: { count: number; p50: number; p99: number };
+}
+
+async function roundTripBuckets(cluster: Cluster): Promise<Map<number, number>> {
+  const sum = new Map<number, number>();
+  for (const g of cluster.gateways) {
+    for (const [le, n] of histogramBuckets(await scrape(g.url), 'opamp_gateway_http_round_trip_seconds')) {
+      sum.set(le, (sum.get(le) ?? 0) + n);
+    }
+  }
+  return sum;
 }
 
 export function httpGroup(records: HttpRecord[]): HttpGroupResult {
@@ -386,6 +407,7 @@ export async function scenarioHttp(ctx: BenchContext): Promise<HttpResult[]> {
         // The token bucket refills; the steady agents' polls are spread over the interval by the ramp.
         await sleep(Math.max(3_000, (opts.admissionBurst / opts.admissionRate) * 1000 + 1_000));
         await Promise.all(pool.workers.map((w) => w.request<HttpRecord[]>({ cmd: 'records' })));
+        const bucketsBefore = await roundTripBuckets(cluster);
         const windowStart = Date.now();
         await pool.spawn('burst', 'http', opts.httpBurst, urls, {
           rampPerSecond: opts.httpBurst,
@@ -395,6 +417,11 @@ export async function scenarioHttp(ctx: BenchContext): Promise<HttpResult[]> {
         const left = windowStart + opts.httpWindow * 1000 - Date.now();
         if (left > 0) await sleep(left);
         const windowEnd = windowStart + opts.httpWindow * 1000;
+        const bucketsAfter = await roundTripBuckets(cluster);
+        const window: Array<[number, number]> = [...bucketsAfter].map(([le, n]) => [
+          le,
+          n - (bucketsBefore.get(le) ?? 0),
+        ]);
         const records = (await Promise.all(pool.workers.map((w) => w.request<HttpRecord[]>({ cmd: 'records' }))))
           .flat()
           .filter((r) => r.startedAt >= windowStart && r.startedAt < windowEnd);
@@ -410,9 +437,15 @@ export async function scenarioHttp(ctx: BenchContext): Promise<HttpResult[]> {
           steady: httpGroup(records.filter((r) => r.group === 'steady')),
           burstGroup: httpGroup(records.filter((r) => r.group === 'burst')),
           all: httpGroup(records),
+          burstSpreadSeconds: spread(records.filter((r) => r.group === 'burst').map((r) => r.startedAt)) / 1000,
+          gatewayRoundTripMs: {
+            count: window.find(([le]) => le === Infinity)?.[1] ?? 0,
+            p50: histogramQuantile(window, 0.5) * 1000,
+            p99: histogramQuantile(window, 0.99) * 1000,
+          },
         };
         ctx.log(
-          `  window ${opts.httpWindow} s: ${JSON.stringify(result.all.byStatus)}; admitted p50 ${result.all.admittedMs.p50.toFixed(1)} ms, p99 ${result.all.admittedMs.p99.toFixed(1)} ms; 5xx/no answer without Retry-After: ${result.all.failedWithoutRetryAfter}`,
+          `  window ${opts.httpWindow} s: ${JSON.stringify(result.all.byStatus)}; admitted p50 ${result.all.admittedMs.p50.toFixed(1)} ms, p99 ${result.all.admittedMs.p99.toFixed(1)} ms (gateway ≤ ${result.gatewayRoundTripMs.p99} ms); burst spread over ${result.burstSpreadSeconds.toFixed(1)} s; 5xx/no answer without Retry-After: ${result.all.failedWithoutRetryAfter}`,
         );
         results.push(result);
       } finally {

@@ -16,8 +16,13 @@ export interface SeededConfig {
 }
 
 /** A config with `versions` versions (fake content; hashes are random 64-hex strings). */
-export async function seedConfig(prisma: PrismaClient, name: string, versions = 2): Promise<SeededConfig> {
-  const config = await prisma.config.create({ data: { name, agentType: 'fluentbit' }, select: { id: true } });
+export async function seedConfig(
+  prisma: PrismaClient,
+  name: string,
+  versions = 2,
+  agentType = 'fluentbit',
+): Promise<SeededConfig> {
+  const config = await prisma.config.create({ data: { name, agentType }, select: { id: true } });
   const out: SeededConfig = { id: config.id, name, versions: [] };
   for (let v = 1; v <= versions; v++) {
     const hash = createHash('sha256').update(randomBytes(16)).digest('hex');
@@ -39,7 +44,11 @@ export async function seedConfig(prisma: PrismaClient, name: string, versions = 
 
 export interface AgentSeed {
   labels?: Record<string, string>;
+  /** Default fluentbit. */
+  agentType?: string;
   capabilities?: bigint;
+  /** Default connected. */
+  connectionState?: 'connected' | 'disconnected' | 'offline';
   remoteConfigStatus?: { lastRemoteConfigHash: string; status: string } | null;
 }
 
@@ -53,12 +62,13 @@ export async function seedAgents(
   const now = new Date();
   const rows: Prisma.AgentCreateManyInput[] = seeds.map((s) => ({
     uid: uidToString(uuidv7()),
-    agentType: 'fluentbit',
+    agentType: s.agentType ?? 'fluentbit',
     description: { identifying: { 'service.name': 'fluent-bit' }, nonIdentifying: {} },
     labels: { testrun: run, ...s.labels },
     capabilities: s.capabilities ?? REMOTE_CONFIG_CAPS,
     remoteConfigStatus: (s.remoteConfigStatus ?? undefined) as Prisma.InputJsonValue | undefined,
-    connectionState: 'connected',
+    connectionState: s.connectionState ?? 'connected',
+    disconnectedAt: (s.connectionState ?? 'connected') === 'connected' ? null : now,
     firstSeenAt: now,
     lastSeenAt: now,
   }));

@@ -24,7 +24,7 @@ export const rolloutWorkerMetrics = {
   ),
   followed: counter(
     'opamp_rollout_worker_followed_agents_total',
-    'New agents given the config of a completed rollout (followNewAgents).',
+    'Agents given the config of a completed rollout (followNewAgents): new agents, and targets skipped as offline at send once connected again.',
   ),
   activeRollouts: gauge(
     'opamp_rollout_worker_active_rollouts',

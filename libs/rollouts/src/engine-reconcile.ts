@@ -25,7 +25,7 @@ export interface ReconcileCounts {
   applied: number;
   failed: number;
   timedOut: number;
-  /** Applied targets that turned unhealthy or offline while their wave soaked. */
+  /** Applied targets that turned unhealthy, or went offline after the send, while their wave soaked. */
   unhealthy: number;
   /** Targets whose agent row disappeared (forgotten through the api). */
   forgotten: number;
@@ -60,8 +60,9 @@ export interface ReconcileInput {
 
 /**
  * Resolves the rollout's `applying` targets from the agents' reports, times out the silent ones,
- * fails applied targets of the soaking wave that turned unhealthy or offline, records every FAILED
- * in `config_quarantine`, and (rolling back) resolves the rollback sends the same way.
+ * fails applied targets of the soaking wave that turned unhealthy or went offline after they were
+ * sent the config, records every FAILED in `config_quarantine`, and (rolling back) resolves the
+ * rollback sends the same way.
  */
 export async function reconcileTargets(tx: Tx, r: ReconcileInput): Promise<ReconcileCounts> {
   const out = emptyReconcileCounts();
@@ -109,12 +110,18 @@ export async function reconcileTargets(tx: Tx, r: ReconcileInput): Promise<Recon
     WHERE t.rollout_id = ${id}::uuid AND t.state = 'applying' AND t.dispatched_at <= ${deadline}::timestamptz`;
 
   if (r.soakingWave !== null) {
+    // Offline counts only when the agent went offline after it was sent the config (it was
+    // connected then: the send checks): it applied the config and went away, maybe a crash the
+    // config caused. An agent the fleet had already declared offline before the send (its row was
+    // written a flush later) did not fail because of this config.
     out.unhealthy += await tx.$executeRaw`
       UPDATE rollout_targets t SET state = 'failed',
-        detail = CASE WHEN a.connection_state = 'offline' THEN 'offline during soak' ELSE 'unhealthy during soak' END
+        detail = CASE WHEN a.connection_state = 'offline' AND a.disconnected_at >= t.dispatched_at
+                      THEN 'offline during soak' ELSE 'unhealthy during soak' END
       FROM agents a
       WHERE t.rollout_id = ${id}::uuid AND t.wave_index = ${r.soakingWave} AND t.state = 'applied'
-        AND a.uid = t.agent_uid AND (a.healthy = false OR a.connection_state = 'offline')`;
+        AND a.uid = t.agent_uid
+        AND (a.healthy = false OR (a.connection_state = 'offline' AND a.disconnected_at >= t.dispatched_at))`;
   }
 
   if (r.rollingBack) out.restored += await reconcileRollback(tx, r, deadline);

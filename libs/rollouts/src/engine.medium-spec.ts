@@ -8,10 +8,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BusPublisher, StreamKeys, connectRedis, createRedis } from '@opamp/bus';
 import { PrismaService } from '@opamp/database';
-import type { RolloutStrategyInput } from '@opamp/domain';
+import { OFFLINE_AT_SEND, type RolloutStrategyInput } from '@opamp/domain';
 import { DATABASE_URL, REDIS_URL } from '../../../test/support/env.js';
 import { cleanupRun, seedAgents, seedConfig, type SeededConfig } from '../../../test/support/rollout-store-fixtures.js';
 import { DesiredConfigService } from './desired-config.service.js';
+import { FOLLOWED_AFTER_OFFLINE } from './engine-follow.js';
 import { RolloutEngine, type DesiredConfigWriter, type RolloutStepResult } from './engine.js';
 import { parseRolloutEvent, type RolloutEvent } from './rollout-events.js';
 import { RolloutStore } from './rollout-store.js';
@@ -304,13 +305,104 @@ describe('a rollout, step by step', () => {
     });
 
     await prisma.agent.update({ where: { uid: sick }, data: { healthy: false } });
-    await prisma.agent.update({ where: { uid: gone }, data: { connectionState: 'offline' } });
+    // Went offline after it applied the config (the fleet's liveness deadline passed since).
+    await prisma.agent.update({
+      where: { uid: gone },
+      data: { connectionState: 'offline', disconnectedAt: new Date(clock.now) },
+    });
     await drive(engine, clock, id, { until: finished });
     t = await targets(id);
     expect(t.find((x) => x.uid === sick)).toMatchObject({ state: 'failed', detail: 'unhealthy during soak' });
     expect(t.find((x) => x.uid === gone)).toMatchObject({ state: 'failed', detail: 'offline during soak' });
     expect(t.find((x) => x.uid === fine)).toMatchObject({ state: 'applied' });
     expect((await rolloutRow(id)).state).toBe('completed');
+  });
+
+  it('does not fail an applied target whose agent the fleet had declared offline before the send', async () => {
+    const clock = new Clock();
+    const engine = newEngine(clock);
+    // Agents without ReportsRemoteConfig count as applied when sent, so the "applied" target of an
+    // agent that was in fact already gone (the fleet's row still said connected at the send) soaks.
+    await seed('soak-late', 2, SILENT_CAPS);
+    const id = await create('soak-late', 1, {
+      firstWave: '100%',
+      maxWave: '100%',
+      soakSeconds: 60,
+      maxFailurePercent: 0,
+    });
+    await drive(engine, clock, id, { until: (r) => r.action?.type === 'waveResolved' });
+    const [early, late] = (await targets(id)) as [Target, Target];
+    const sentAt = early.dispatchedAt!.getTime();
+    await prisma.agent.update({
+      where: { uid: early.uid },
+      data: { connectionState: 'offline', disconnectedAt: new Date(sentAt - 5_000) },
+    });
+    await drive(engine, clock, id, { until: finished });
+    expect((await targets(id)).find((x) => x.uid === early.uid)).toMatchObject({
+      state: 'applied',
+      detail: 'applied when sent (the agent does not report remote config status)',
+    });
+    expect((await rolloutRow(id)).state).toBe('completed');
+
+    // One that goes offline after the send, during the soak, fails (the rollout pauses).
+    const again = await create('soak-late', 2, { firstWave: '100%', maxWave: '100%', soakSeconds: 60 });
+    await drive(engine, clock, again, { until: (r) => r.action?.type === 'waveResolved' });
+    await prisma.agent.update({
+      where: { uid: late.uid },
+      data: { connectionState: 'offline', disconnectedAt: new Date(clock.now) },
+    });
+    await drive(engine, clock, again, { until: (r) => r.state === 'paused' || finished(r) });
+    expect((await targets(again)).find((x) => x.uid === late.uid)).toMatchObject({
+      state: 'failed',
+      detail: 'offline during soak',
+    });
+    await store.abort(again);
+  });
+
+  it('skips agents that are not connected at send (offline at send) without spending the budget', async () => {
+    const clock = new Clock();
+    const counting = new CountingWriter(desired);
+    const engine = newEngine(clock, counting);
+    const online = await seed('offl', 16);
+    const [offline, disconnected] = await seedAgents(prisma, RUN, [
+      { labels: { group: 'offl' }, capabilities: CAPS, connectionState: 'offline' },
+      { labels: { group: 'offl' }, capabilities: CAPS, connectionState: 'connected' },
+    ]);
+    const [retyped] = await seed('offl', 1);
+    // 0 %: a single failure or time-out would pause the rollout.
+    const id = await create('offl', 1, { firstWave: 4, maxWave: '100%', soakSeconds: 1, maxFailurePercent: 0 });
+    expect((await rolloutRow(id)).plan).toMatchObject({ targets: 19 });
+    // After creation: one agent's WebSocket closes, another turns out to be an otelcol agent.
+    await prisma.agent.update({
+      where: { uid: disconnected! },
+      data: { connectionState: 'disconnected', disconnectedAt: new Date() },
+    });
+    await prisma.agent.update({ where: { uid: retyped! }, data: { agentType: 'otelcol' } });
+
+    await drive(engine, clock, id, { agents: applyAll(v1.hash), until: finished });
+
+    const row = await rolloutRow(id);
+    expect([row.state, row.reason]).toEqual(['completed', null]);
+    const t = await targets(id);
+    expect(t.filter((x) => x.state === 'skipped').map((x) => [x.uid, x.detail])).toEqual(
+      expect.arrayContaining([
+        [offline, OFFLINE_AT_SEND],
+        [disconnected, OFFLINE_AT_SEND],
+        [retyped, 'the agent is a otelcol agent, the config is for fluentbit agents'],
+      ]),
+    );
+    expect(t.filter((x) => x.state === 'skipped')).toHaveLength(3);
+    expect(
+      t
+        .filter((x) => x.state === 'applied')
+        .map((x) => x.uid)
+        .sort(),
+    ).toEqual([...online].sort());
+    // Nothing was sent to them: no desired config, no envelope.
+    for (const uid of [offline!, disconnected!, retyped!]) {
+      expect(counting.sends.has(uid)).toBe(false);
+      expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: uid } })).toBeNull();
+    }
   });
 
   it('skips quarantined agents and counts agents without ReportsRemoteConfig as applied when sent', async () => {
@@ -550,18 +642,101 @@ describe('follow new agents', () => {
     });
     const other = await store.create({ config: CONFIG, version: 2, selector: `testrun=${RUN},busy=yes` });
 
+    // A newcomer of another type is not this fluentbit config's to follow.
+    const [otelcol] = await seedAgents(prisma, RUN, [{ labels: { group: 'follow' }, agentType: 'otelcol' }]);
+    await prisma.agent.update({ where: { uid: otelcol! }, data: { firstSeenAt: later } });
+
     const followed = await engine.followNewAgents(clock.now);
-    expect(followed).toEqual([{ rolloutId: id, agents: 1 }]);
+    expect(followed.filter((f) => f.rolloutId === id)).toEqual([
+      { rolloutId: id, agents: 1, newAgents: 1, returning: 0 },
+    ]);
     expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: newcomer! } })).toMatchObject({
       configVersionId: v1.id,
       source: 'follow',
       rolloutId: id,
     });
-    for (const uid of [quarantined!, elsewhere!, busy!]) {
+    for (const uid of [quarantined!, elsewhere!, busy!, otelcol!]) {
       expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: uid } })).toBeNull();
     }
-    expect(await engine.followNewAgents(clock.now), 'nothing left to do').toEqual([]);
+    expect(
+      (await engine.followNewAgents(clock.now)).filter((f) => f.rolloutId === id),
+      'nothing left to do',
+    ).toEqual([]);
     expect((await eventsOf(id)).at(-1)).toMatchObject({ type: 'agents_followed' });
+    await store.abort(other.id);
+  });
+
+  it('gives a completed rollout’s config to its targets skipped as offline at send once they are back', async () => {
+    const clock = new Clock();
+    const engine = newEngine(clock);
+    const online = await seed('strag', 3);
+    const stragglers = await seedAgents(
+      prisma,
+      RUN,
+      Array.from({ length: 5 }, () => ({
+        labels: { group: 'strag' },
+        capabilities: CAPS,
+        connectionState: 'offline' as const,
+      })),
+    );
+    const [back, stillOff, reassigned, quarantined, busy] = stragglers as [string, string, string, string, string];
+    const id = await create('strag', 1, { firstWave: '100%', maxWave: '100%', soakSeconds: 0, maxFailurePercent: 0 });
+    await drive(engine, clock, id, { agents: applyAll(v1.hash), until: finished });
+    expect((await rolloutRow(id)).state).toBe('completed');
+    const skipped = (await targets(id)).filter((x) => x.state === 'skipped');
+    expect(skipped.map((x) => x.uid).sort()).toEqual([...stragglers].sort());
+    expect(skipped.every((x) => x.detail === OFFLINE_AT_SEND)).toBe(true);
+    const [{ skippedAt }] = await prisma.$queryRaw<Array<{ skippedAt: Date }>>`
+      SELECT max(resolved_at) AS "skippedAt" FROM rollout_targets WHERE rollout_id = ${id}::uuid AND state = 'skipped'`;
+
+    // All but one come back. Meanwhile someone assigned another config to one, another reported
+    // FAILED for the hash elsewhere, and a third is held by another rollout.
+    await prisma.agent.updateMany({
+      where: { uid: { in: [back, reassigned, quarantined, busy] } },
+      data: { connectionState: 'connected', disconnectedAt: null },
+    });
+    await desired.assign([reassigned], v2.id, 'assignment');
+    await prisma.agentDesiredConfig.update({
+      where: { agentUid: reassigned },
+      data: { assignedAt: new Date(skippedAt.getTime() + 1000) },
+    });
+    await prisma.configQuarantine.create({ data: { agentUid: quarantined, hash: v1.hash, errorMessage: 'bad' } });
+    await prisma.agent.update({
+      where: { uid: busy },
+      data: { labels: { testrun: RUN, group: 'strag', held: 'yes' } },
+    });
+    const other = await store.create({ config: CONFIG, version: 2, selector: `testrun=${RUN},held=yes` });
+
+    const mine = async () => (await engine.followNewAgents(clock.now)).filter((f) => f.rolloutId === id);
+    expect(await mine()).toEqual([{ rolloutId: id, agents: 1, newAgents: 0, returning: 1 }]);
+    expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: back } })).toMatchObject({
+      configVersionId: v1.id,
+      source: 'follow',
+      rolloutId: id,
+    });
+    expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: reassigned } })).toMatchObject({
+      configVersionId: v2.id,
+      source: 'assignment',
+    });
+    for (const uid of [stillOff, quarantined, busy]) {
+      expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: uid } })).toBeNull();
+    }
+    expect((await targets(id)).find((x) => x.uid === back)).toMatchObject({
+      state: 'skipped',
+      detail: FOLLOWED_AFTER_OFFLINE,
+    });
+    expect(await mine(), 'each straggler is followed once').toEqual([]);
+
+    // The last one comes back later.
+    await prisma.agent.update({ where: { uid: stillOff }, data: { connectionState: 'connected' } });
+    expect(await mine()).toEqual([{ rolloutId: id, agents: 1, newAgents: 0, returning: 1 }]);
+    expect(await prisma.agentDesiredConfig.findUnique({ where: { agentUid: stillOff } })).toMatchObject({
+      configVersionId: v1.id,
+      source: 'follow',
+    });
+    // The agents that were online all along were sent the config by the rollout itself.
+    const rows = await prisma.agentDesiredConfig.findMany({ where: { agentUid: { in: online } } });
+    expect(rows.map((r) => r.source)).toEqual(['rollout', 'rollout', 'rollout']);
     await store.abort(other.id);
   });
 });

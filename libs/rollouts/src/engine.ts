@@ -10,6 +10,7 @@ import {
   decideRolloutStep,
   isActiveRolloutState,
   rolloutStages,
+  skipReasonAtSend,
   waveSizes,
   type ForwardWaveView,
   type RollbackWaveView,
@@ -23,7 +24,6 @@ import {
   type WaveStateName,
 } from '@opamp/domain';
 import {
-  ACCEPTS_REMOTE_CONFIG,
   MAX_DETAIL_LENGTH,
   reconciledAnything,
   reconcileTargets,
@@ -97,6 +97,8 @@ interface RolloutRow {
   resolvedAcknowledged: number;
   versionId: bigint;
   hash: string;
+  /** The config's agent type (fluentbit | fluentd | otelcol | generic). */
+  agentType: string;
 }
 
 interface WaveRow {
@@ -159,7 +161,8 @@ export class RolloutEngine {
 
   /**
    * Gives the version of completed rollouts with followNewAgents to matching agents that appeared
-   * since (see engine-follow.ts); publishes an `agents_followed` event per rollout that assigned any.
+   * since, and to their targets skipped as `offline at send` that are connected again (see
+   * engine-follow.ts); publishes an `agents_followed` event per rollout that assigned any.
    */
   async followNewAgents(nowMs: number = this.now()): Promise<FollowedRollout[]> {
     const followed = await followNewAgents({
@@ -180,7 +183,9 @@ export class RolloutEngine {
           state: r.state,
           stage: r.stage,
           wave: null,
-          reason: `${f.agents} new agent(s) given the rollout's config`,
+          reason:
+            `${f.agents} agent(s) given the rollout's config (${f.newAgents} new, ` +
+            `${f.returning} connected again after being offline at send)`,
         });
       } catch (err) {
         this.warn(`rollout ${f.rolloutId}: could not publish the agents_followed event: ${(err as Error).message}`);
@@ -198,8 +203,9 @@ export class RolloutEngine {
         const [row] = await tx.$queryRaw<RolloutRow[]>`
           SELECT r.id::text AS id, r.state::text AS state, r.stage_index AS "stageIndex", r.step,
                  r.strategy, r.plan, r.failures_acknowledged AS "failuresAcknowledged",
-                 r.resolved_acknowledged AS "resolvedAcknowledged", r.config_version_id AS "versionId", v.hash
-          FROM rollouts r JOIN config_versions v ON v.id = r.config_version_id
+                 r.resolved_acknowledged AS "resolvedAcknowledged", r.config_version_id AS "versionId", v.hash,
+                 c.agent_type AS "agentType"
+          FROM rollouts r JOIN config_versions v ON v.id = r.config_version_id JOIN configs c ON c.id = r.config_id
           WHERE r.id = ${rolloutId}::uuid
           FOR UPDATE OF r SKIP LOCKED`;
         const base = { rolloutId, dispatched: 0, reconciled: reconcileZero() };
@@ -417,7 +423,8 @@ export class RolloutEngine {
 
   /**
    * Sends the next `count` pending targets of a forward wave (in agent uid order). Targets whose
-   * agent is gone, no longer accepts remote config, or is quarantined for the hash are skipped;
+   * agent is gone, of another agent type, no longer accepts remote config, is quarantined for the
+   * hash, or is not connected (`offline at send`: not a failure) are skipped (skipReasonAtSend);
    * the others get the desired config (one envelope each, through the DesiredConfigWriter) and
    * become `applying`, or `applied` at once for agents that never report remote config status.
    * The target's previous desired config is refreshed from what it is right before the send, so a
@@ -429,7 +436,9 @@ export class RolloutEngine {
       Array<{
         uid: string;
         exists: boolean;
+        agentType: string | null;
         capabilities: bigint | null;
+        connectionState: string | null;
         quarantined: boolean;
         reportedHash: string | null;
         reportedStatus: string | null;
@@ -438,7 +447,8 @@ export class RolloutEngine {
         prevRolloutId: string | null;
       }>
     >`
-      SELECT t.agent_uid::text AS uid, a.uid IS NOT NULL AS exists, a.capabilities,
+      SELECT t.agent_uid::text AS uid, a.uid IS NOT NULL AS exists, a.agent_type AS "agentType", a.capabilities,
+             a.connection_state::text AS "connectionState",
              EXISTS (SELECT 1 FROM config_quarantine q
                      WHERE q.agent_uid = t.agent_uid AND q.hash = ${row.hash} AND q.cleared_at IS NULL) AS quarantined,
              a.remote_config_status ->> 'lastRemoteConfigHash' AS "reportedHash",
@@ -454,14 +464,17 @@ export class RolloutEngine {
     const skipDetails: string[] = [];
     const send: typeof picked = [];
     for (const p of picked) {
-      const caps = p.capabilities === null ? 0 : Number(p.capabilities & 0xffffffffn);
-      const why = !p.exists
-        ? 'agent forgotten'
-        : (caps & ACCEPTS_REMOTE_CONFIG) === 0
-          ? 'the agent no longer accepts remote config'
-          : p.quarantined
-            ? 'the agent reported FAILED for this hash before (quarantined)'
-            : undefined;
+      const why = skipReasonAtSend(
+        p.exists
+          ? {
+              agentType: p.agentType ?? '',
+              capabilities: p.capabilities ?? 0n,
+              connectionState: p.connectionState ?? '',
+              quarantined: p.quarantined,
+            }
+          : null,
+        row.agentType,
+      );
       if (why) {
         skipUids.push(p.uid);
         skipDetails.push(why);

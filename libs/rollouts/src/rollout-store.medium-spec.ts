@@ -29,6 +29,8 @@ import { RolloutStore } from './rollout-store.js';
 const RUN = `rs${randomBytes(4).toString('hex')}`;
 const CONFIG = `store-${RUN}`;
 const OTHER_CONFIG = `store-other-${RUN}`;
+const OTELCOL_CONFIG = `store-otelcol-${RUN}`;
+const GENERIC_CONFIG = `store-generic-${RUN}`;
 
 let prisma: PrismaService;
 let redis: Redis;
@@ -63,11 +65,13 @@ beforeAll(async () => {
   store = new RolloutStore({ prisma, redis, kick: async (id) => void kicked.push(id) });
   config = await seedConfig(prisma, CONFIG, 3);
   otherConfig = await seedConfig(prisma, OTHER_CONFIG, 1);
+  await seedConfig(prisma, OTELCOL_CONFIG, 1, 'otelcol');
+  await seedConfig(prisma, GENERIC_CONFIG, 1, 'generic');
 });
 
 afterAll(async () => {
   if (prisma) {
-    await cleanupRun(prisma, RUN, [CONFIG, OTHER_CONFIG]);
+    await cleanupRun(prisma, RUN, [CONFIG, OTHER_CONFIG, OTELCOL_CONFIG, GENERIC_CONFIG]);
     await prisma.onApplicationShutdown();
   }
   redis?.disconnect();
@@ -127,10 +131,15 @@ describe('plan', () => {
     const busy = await seed('ex', 2, { labels: { busy: 'yes' } });
     const other = await store.create({ config: OTHER_CONFIG, version: 1, selector: sel('ex', 'busy=yes') });
     expect(other.plan.targets).toBe(busy.length);
+    // Agents of another type: excluded for this fluentbit config, whatever else is true of them.
+    await seed('ex', 2, { agentType: 'otelcol' });
+    const fluentdQuarantined = await seed('ex', 1, { agentType: 'fluentd', capabilities: 0x1n });
+    await prisma.configQuarantine.createMany({ data: fluentdQuarantined.map((agentUid) => ({ agentUid, hash })) });
 
     const planned = await store.plan({ config: CONFIG, version: 1, selector: sel('ex') });
     expect(planned.plan.excluded).toEqual({
       noStage: 0,
+      wrongAgentType: 3,
       noAcceptsRemoteConfig: 3,
       quarantined: 2,
       alreadyAtTarget: 4,
@@ -164,6 +173,17 @@ describe('plan', () => {
       ['rest', 'auto', 10, [2, 3, 3, 2]],
     ]);
     expect(planned.plan.excluded.noStage).toBe(3);
+  });
+
+  it('targets only agents of the config’s type, and every type for a generic config', async () => {
+    await seed('ty', 4, { agentType: 'fluentbit' });
+    await seed('ty', 3, { agentType: 'otelcol' });
+    await seed('ty', 2, { agentType: 'fluentd' });
+    await seed('ty', 1, { agentType: 'generic' });
+    const byConfig = async (name: string) => (await store.plan({ config: name, version: 1, selector: sel('ty') })).plan;
+    expect(await byConfig(CONFIG)).toMatchObject({ targets: 4, excluded: { wrongAgentType: 6 } });
+    expect(await byConfig(OTELCOL_CONFIG)).toMatchObject({ targets: 3, excluded: { wrongAgentType: 7 } });
+    expect(await byConfig(GENERIC_CONFIG)).toMatchObject({ targets: 10, excluded: { wrongAgentType: 0 } });
   });
 
   it('refuses an unknown config or version, a bad selector and a bad strategy', async () => {
@@ -330,6 +350,23 @@ describe('create', () => {
     expect(err).toBeInstanceOf(RolloutConflictError);
     expect((err as RolloutConflictError).rolloutIds).toEqual([otherId]);
     await store.abort(otherId);
+  });
+
+  it('snapshots only agents of the config’s type; others in another rollout are no conflict', async () => {
+    const fluentbit = await seed('crt', 3, { agentType: 'fluentbit' });
+    const otelcol = await seed('crt', 2, { agentType: 'otelcol' });
+    // The otelcol agents are busy in another rollout: irrelevant to a fluentbit rollout.
+    const busy = await store.create({ config: OTELCOL_CONFIG, version: 1, selector: sel('crt') });
+    expect(busy.plan).toMatchObject({ targets: 2, excluded: { wrongAgentType: 3 } });
+
+    const r = await store.create({ config: CONFIG, version: 1, selector: sel('crt') });
+    expect(r.plan).toMatchObject({ targets: 3, excluded: { wrongAgentType: 2, inOtherRollout: 0 } });
+    const targets = await prisma.rolloutTarget.findMany({ where: { rolloutId: r.id } });
+    expect(targets.map((t) => t.agentUid).sort()).toEqual([...fluentbit].sort());
+    const busyTargets = await prisma.rolloutTarget.findMany({ where: { rolloutId: busy.id } });
+    expect(busyTargets.map((t) => t.agentUid).sort()).toEqual([...otelcol].sort());
+    await store.abort(r.id);
+    await store.abort(busy.id);
   });
 
   it('stores a rollout with nothing to do as completed', async () => {

@@ -12,7 +12,9 @@
 import type { Redis } from 'ioredis';
 import { Prisma, selectorToSql, type PrismaClient } from '@opamp/database';
 import {
+  GENERIC_AGENT_TYPE,
   LabelSelectorError,
+  noExclusions,
   normaliseStrategy,
   parseLabelSelector,
   planRollout,
@@ -497,13 +499,7 @@ export class RolloutStore {
     rows: ReadonlyArray<{ bucket: Bucket; stage: number | null; n: number }>,
   ): PlannedRollout {
     const populations = req.stageSelectors.map(() => 0);
-    const excluded: RolloutPlan['excluded'] = {
-      noStage: 0,
-      noAcceptsRemoteConfig: 0,
-      quarantined: 0,
-      alreadyAtTarget: 0,
-      inOtherRollout: 0,
-    };
+    const excluded = noExclusions();
     for (const r of rows) {
       if (r.bucket === 'target') populations[r.stage!] = (populations[r.stage!] ?? 0) + r.n;
       else excluded[r.bucket] += r.n;
@@ -673,10 +669,16 @@ function candidatesSql(req: ResolvedRequest): Prisma.Sql {
     ' ',
   )} END`;
   const hash = req.version.hash;
+  // A generic config fits every agent; the others only agents of their own type.
+  const wrongType =
+    req.config.agentType === GENERIC_AGENT_TYPE
+      ? Prisma.empty
+      : Prisma.sql`WHEN m.agent_type <> ${req.config.agentType} THEN 'wrongAgentType'`;
   return Prisma.sql`
     SELECT m.uid, m.stage,
       CASE
         WHEN m.stage IS NULL THEN 'noStage'
+        ${wrongType}
         WHEN (m.capabilities & ${ACCEPTS_REMOTE_CONFIG}) = 0 THEN 'noAcceptsRemoteConfig'
         WHEN EXISTS (SELECT 1 FROM config_quarantine q
                      WHERE q.agent_uid = m.uid AND q.hash = ${hash} AND q.cleared_at IS NULL) THEN 'quarantined'
@@ -687,7 +689,7 @@ function candidatesSql(req: ResolvedRequest): Prisma.Sql {
         ELSE 'target'
       END AS bucket
     FROM (
-      SELECT a.uid, a.capabilities, ${stageCase} AS stage,
+      SELECT a.uid, a.agent_type, a.capabilities, ${stageCase} AS stage,
              a.remote_config_status ->> 'lastRemoteConfigHash' AS reported_hash,
              a.remote_config_status ->> 'status' AS reported_status
       FROM agents a
@@ -931,7 +933,8 @@ function detailOf(
     ...summaryOf(row),
     version: { id: row.versionId, number: row.versionNumber, hash: row.versionHash },
     strategy: row.strategy,
-    plan: row.plan,
+    // Plans stored before a reason existed lack it: 0.
+    plan: { ...row.plan, excluded: { ...noExclusions(), ...row.plan.excluded } },
     failuresAcknowledged: row.failuresAcknowledged,
     resolvedAcknowledged: row.resolvedAcknowledged,
     stage: stages[row.stageIndex] ?? null,

@@ -112,7 +112,14 @@ describe('POST /api/v1/rollouts', () => {
       plan: {
         targets: 200,
         stages: [{ name: 'all', agents: 200, waves: [2, 4, 8, 16, 32, 50, 50, 38] }],
-        excluded: { noStage: 0, noAcceptsRemoteConfig: 0, quarantined: 0, alreadyAtTarget: 0, inOtherRollout: 0 },
+        excluded: {
+          noStage: 0,
+          wrongAgentType: 0,
+          noAcceptsRemoteConfig: 0,
+          quarantined: 0,
+          alreadyAtTarget: 0,
+          inOtherRollout: 0,
+        },
       },
       strategy: { firstWave: '1%', growthFactor: 2, maxWave: '25%', soakSeconds: 60 },
     });

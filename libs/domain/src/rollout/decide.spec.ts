@@ -471,6 +471,17 @@ describe('failureBudget', () => {
     expect(b.over).toBe(over);
     expect(b.counted).toBe(resolved + inFlight);
   });
+
+  it('counts skipped targets (offline at send) neither as failures nor as counted targets', () => {
+    // A wave of 20 at 0 %: 3 agents were offline when it was sent, the 17 others applied.
+    const s = snap({
+      strategy: { maxFailurePercent: 0 },
+      wave: wave({ state: 'waiting', size: 20, counts: { applied: 17, skipped: 3 } }),
+      totals: { applied: 17, skipped: 3 },
+    });
+    expect(failureBudget(s)).toEqual({ failures: 0, counted: 17, allowed: 0, over: false });
+    expect(decideRolloutStep(s, NOW)).toEqual({ type: 'waveResolved', wave: 0 });
+  });
 });
 
 describe('isActiveRolloutState', () => {

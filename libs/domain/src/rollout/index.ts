@@ -4,3 +4,4 @@ export * from './types.js';
 export * from './strategy.js';
 export * from './plan.js';
 export * from './decide.js';
+export * from './targeting.js';

@@ -9,7 +9,14 @@ describe('planRollout', () => {
     expect(plan).toEqual({
       targets: 10,
       stages: [{ name: 'all', selector: '', promotion: 'auto', agents: 10, waves: [1, 2, 3, 3, 1] }],
-      excluded: { noStage: 0, noAcceptsRemoteConfig: 0, quarantined: 2, alreadyAtTarget: 0, inOtherRollout: 0 },
+      excluded: {
+        noStage: 0,
+        wrongAgentType: 0,
+        noAcceptsRemoteConfig: 0,
+        quarantined: 2,
+        alreadyAtTarget: 0,
+        inOtherRollout: 0,
+      },
       minimumDurationSeconds: 150,
     });
   });

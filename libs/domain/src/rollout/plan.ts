@@ -18,6 +18,18 @@ export interface PlanRolloutInput {
   excluded?: Partial<RolloutPlan['excluded']>;
 }
 
+/** Every exclusion reason of a plan at 0 (RolloutPlan.excluded, in its order). */
+export function noExclusions(): RolloutPlan['excluded'] {
+  return {
+    noStage: 0,
+    wrongAgentType: 0,
+    noAcceptsRemoteConfig: 0,
+    quarantined: 0,
+    alreadyAtTarget: 0,
+    inOtherRollout: 0,
+  };
+}
+
 /** The stages a strategy rolls out through: its own, or the implicit one holding every agent. */
 export function rolloutStages(strategy: Pick<RolloutStrategy, 'stages'>): RolloutStageSpec[] {
   return strategy.stages.length > 0
@@ -45,14 +57,7 @@ export function planRollout(input: PlanRolloutInput): RolloutPlan {
   return {
     targets: stagePlans.reduce((n, s) => n + s.agents, 0),
     stages: stagePlans,
-    excluded: {
-      noStage: 0,
-      noAcceptsRemoteConfig: 0,
-      quarantined: 0,
-      alreadyAtTarget: 0,
-      inOtherRollout: 0,
-      ...input.excluded,
-    },
+    excluded: { ...noExclusions(), ...input.excluded },
     minimumDurationSeconds: waveCount * input.strategy.soakSeconds,
   };
 }

@@ -50,9 +50,15 @@ export interface RolloutPlan {
   /** Agents the rollout targets (sum over stages). */
   targets: number;
   stages: StagePlan[];
-  /** Matched by the selector but not targeted, by reason. */
+  /**
+   * Matched by the selector but not targeted, by reason. Each agent counts once, under the first
+   * reason in this order.
+   */
   excluded: {
+    /** Matches no stage. */
     noStage: number;
+    /** The config is for fluentbit, fluentd or otelcol agents and the agent is of another type. */
+    wrongAgentType: number;
     noAcceptsRemoteConfig: number;
     quarantined: number;
     alreadyAtTarget: number;
