@@ -101,7 +101,7 @@ describe('bench statistics', () => {
 describe('bench options', () => {
   it('defaults to every scenario with 1 and 2 replicas', () => {
     const o = parseBenchOptions([]);
-    expect(o.scenarios).toEqual(['a', 'b', 'c', 'd', 'pg']);
+    expect(o.scenarios).toEqual(['a', 'b', 'c', 'd', 'pg', 'rollout']);
     expect(o.replicas).toEqual([1, 2]);
     expect(o.agents).toEqual([10_000, 50_000]);
     expect(o.out).toBe('docs');

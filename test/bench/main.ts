@@ -28,6 +28,7 @@ import {
   type ScenarioRun,
 } from './report.js';
 import { scenarioHttp, scenarioMemory, scenarioPostgres, scenarioStorm, scenarioThroughput } from './scenarios.js';
+import { scenarioRollout } from './rollout-scenario.js'; // rollout scenario
 
 const DATA_DIR = path.join(REPO_ROOT, '.data', 'bench');
 const log = (message: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -213,6 +214,7 @@ async function main(argv: string[]): Promise<number> {
       c: async () => void (report.http = run(await scenarioHttp(ctx))),
       d: async () => void (report.storm = run(await scenarioStorm(ctx))),
       pg: async () => void (report.postgres = run(await scenarioPostgres(ctx))),
+      rollout: async () => void (report.rollout = run(await scenarioRollout(ctx))), // rollout scenario
     };
     for (const scenario of opts.scenarios) {
       if (aborted) break;

@@ -3,7 +3,7 @@
 // a flag wins over the variable. Pure: parseBenchOptions returns options or throws UsageError.
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['a', 'b', 'c', 'd', 'pg'] as const;
+export const SCENARIOS = ['a', 'b', 'c', 'd', 'pg', 'rollout'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -34,6 +34,13 @@ export interface BenchOptions {
   pgWindow: number;
   /** Replica counts for (pg): the write rate per agent does not depend on them, so 1 by default. */
   pgReplicas: number[];
+  // --- rollout scenario (test/bench/rollout-scenario.ts) ---
+  /** (rollout) WS agents targeted, soak per wave, maxRestartsPerSecond, replica counts, give-up time. */
+  rolloutAgents: number;
+  rolloutSoak: number;
+  rolloutRate: number;
+  rolloutReplicas: number[];
+  rolloutTimeout: number;
   /** Heartbeat interval offered by the fleet (a, d, pg). */
   heartbeat: number;
   /** Client worker processes (at least; more when the agents need more file descriptors). */
@@ -66,8 +73,9 @@ Scenarios (--scenario, comma-separated; default all):
   c   HTTP polling agents plus a burst of new ones: admission (429/503 + Retry-After) and latency
   d   reconnect storm: every gateway is killed (-9) and restarted; time until all agents are back
   pg  Postgres rows written per agent per minute while agents heartbeat
+  rollout  staged rollout to N agents through api + rollout worker: time vs soak, apply rate, PG rows per agent
 
-  --scenario LIST        a,b,c,d,pg
+  --scenario LIST        a,b,c,d,pg,rollout
   --replicas LIST        gateway+fleet replica counts to compare (default 1,2)
   --agents LIST          (a) agent levels (default 10000,50000; capped by the open-files limit)
   --ramp N               agents started per second outside admission tests (default 2000)
@@ -85,6 +93,11 @@ Scenarios (--scenario, comma-separated; default all):
   --pg-agents N          (pg) heartbeating agents (default 10000)
   --pg-window S          (pg) measured window (default 60; 330 covers one last_seen_at write per agent)
   --pg-replicas LIST     (pg) replica counts (default 1)
+  --rollout-agents N     (rollout) agents targeted (default 10000)
+  --rollout-soak S       (rollout) soakSeconds of every wave (default 5)
+  --rollout-rate N       (rollout) maxRestartsPerSecond (default 500)
+  --rollout-replicas L   (rollout) replica counts (default 1)
+  --rollout-timeout S    (rollout) give up waiting for completed after (default 900)
   --heartbeat S          heartbeat interval offered by the fleet (default 30)
   --workers N            client processes, at least (default 2)
   --base-port P          gateways on P.., fleets on P+10.., baseline on P+20 (default 4500)
@@ -98,7 +111,7 @@ Scenarios (--scenario, comma-separated; default all):
 `;
 
 const FLAGS = {
-  scenario: 'a,b,c,d,pg',
+  scenario: 'a,b,c,d,pg,rollout',
   replicas: '1,2',
   agents: '10000,50000',
   ramp: '2000',
@@ -116,6 +129,11 @@ const FLAGS = {
   'pg-agents': '10000',
   'pg-window': '60',
   'pg-replicas': '1',
+  'rollout-agents': '10000',
+  'rollout-soak': '5',
+  'rollout-rate': '500',
+  'rollout-replicas': '1',
+  'rollout-timeout': '900',
   heartbeat: '30',
   workers: '2',
   'base-port': '4500',
@@ -207,6 +225,11 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     pgAgents: positiveInt('pg-agents', get('pg-agents'), 1, 1_000_000),
     pgWindow: positiveInt('pg-window', get('pg-window'), 5, 3600),
     pgReplicas: intList('pg-replicas', get('pg-replicas'), 1, 8),
+    rolloutAgents: positiveInt('rollout-agents', get('rollout-agents'), 1, 1_000_000),
+    rolloutSoak: positiveInt('rollout-soak', get('rollout-soak'), 0, 3600),
+    rolloutRate: positiveInt('rollout-rate', get('rollout-rate'), 1, 10_000),
+    rolloutReplicas: intList('rollout-replicas', get('rollout-replicas'), 1, 8),
+    rolloutTimeout: positiveInt('rollout-timeout', get('rollout-timeout'), 30, 86_400),
     heartbeat: positiveInt('heartbeat', get('heartbeat'), 1, 86_400),
     workers: positiveInt('workers', get('workers'), 1, 64),
     basePort: positiveInt('base-port', get('base-port'), 1024, 65_000),

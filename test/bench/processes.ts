@@ -199,6 +199,27 @@ export function cpuSecondsOfTree(pid: number): number {
   return total;
 }
 
+/** Redis INFO field `used_memory` (bytes), NaN when Redis does not answer. */
+export function redisUsedMemory(port: number, timeoutMs = 5_000): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    let text = '';
+    const done = (v: number): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(NaN), timeoutMs);
+    socket.on('connect', () => socket.write('INFO memory\r\n'));
+    socket.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = /\r\nused_memory:(\d+)\r\n/.exec(text);
+      if (m) done(Number(m[1]));
+    });
+    socket.on('error', () => done(NaN));
+  });
+}
+
 /** Throws when something already listens on 127.0.0.1:port. */
 export function assertPortFree(port: number, what: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,15 @@ import path from 'node:path';
 import pg from 'pg';
 import type { HttpRecord, LoopResult } from './client-protocol.js';
 import { ClientPool, Cluster, socketCeiling, type BenchContext } from './cluster.js';
-import { BenchChild, cpuSecondsOfTree, histogramBuckets, scrape, tsProcessArgs, waitReady } from './processes.js';
+import {
+  BenchChild,
+  cpuSecondsOfTree,
+  histogramBuckets,
+  redisUsedMemory,
+  scrape,
+  tsProcessArgs,
+  waitReady,
+} from './processes.js';
 import { KiB, MiB, countBy, histogramQuantile, perConnectionBytes, summarize, type LatencySummary } from './stats.js';
 
 function spread(values: number[]): number {
@@ -54,6 +62,8 @@ export interface MemoryResult {
   rssPerConnectionKiB: number;
   heapPerConnectionKiB: number;
   fleetRssPerAgentKiB: number;
+  /** Redis used_memory growth per agent (hot state, routing, stream entries not yet trimmed). */
+  redisPerAgentKiB: number;
   clientRssMiB: number;
 }
 
@@ -82,7 +92,7 @@ export async function scenarioMemory(ctx: BenchContext): Promise<MemoryResult[]>
         const result = await measureIdleAgents(ctx, cluster, agents);
         results.push({ ...result, replicas, requested, limitedBy });
         ctx.log(
-          `  ${agents} agents connected in ${result.connectSeconds.toFixed(1)} s: gateway RSS ${result.rssPerConnectionKiB.toFixed(1)} KiB/connection (heap ${result.heapPerConnectionKiB.toFixed(1)} KiB), fleet ${result.fleetRssPerAgentKiB.toFixed(1)} KiB/agent`,
+          `  ${agents} agents connected in ${result.connectSeconds.toFixed(1)} s: gateway RSS ${result.rssPerConnectionKiB.toFixed(1)} KiB/connection (heap ${result.heapPerConnectionKiB.toFixed(1)} KiB), fleet ${result.fleetRssPerAgentKiB.toFixed(1)} KiB/agent, Redis ${result.redisPerAgentKiB.toFixed(1)} KiB/agent`,
         );
       } finally {
         await cluster.stop();
@@ -107,6 +117,7 @@ async function measureIdleAgents(
   const rssBefore = await avgRss(gws);
   const heapBefore = await Promise.all(gws.map((_, i) => heapUsed(i)));
   const fleetBefore = await fleetRss();
+  const redisBefore = await redisUsedMemory(ctx.infra.redis.port);
 
   const pool = await ClientPool.start(ctx, `a${cluster.replicas}-${agents}`, agents);
   try {
@@ -126,6 +137,7 @@ async function measureIdleAgents(
     const heapAfter = await Promise.all(gws.map((_, i) => heapUsed(i)));
     const connections = await Promise.all(gws.map((_, i) => cluster.gatewayMetric(i, 'opamp_gateway_ws_connections')));
     const fleetAfter = await fleetRss();
+    const redisAfter = await redisUsedMemory(ctx.infra.redis.port);
     const status = await pool.status();
     const perGateway = gws.map((_, i) => ({
       connections: connections[i]!,
@@ -144,6 +156,7 @@ async function measureIdleAgents(
       rssPerConnectionKiB: mean('rssPerConnectionKiB'),
       heapPerConnectionKiB: mean('heapPerConnectionKiB'),
       fleetRssPerAgentKiB: perConnectionBytes(fleetBefore, fleetAfter, status.replied) / KiB,
+      redisPerAgentKiB: perConnectionBytes(redisBefore, redisAfter, status.replied) / KiB,
       clientRssMiB: status.rssBytes / MiB,
     };
   } finally {

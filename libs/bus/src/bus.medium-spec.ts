@@ -40,6 +40,12 @@ function uidOnShard(shard: number): Uint8Array {
 
 let admin: Redis;
 
+/** True while the connection named `name` waits in a blocking command (CLIENT LIST flag b). */
+async function blockedAtRedis(name: string): Promise<boolean> {
+  const list = (await admin.client('LIST')) as string;
+  return list.split('\n').some((line) => line.includes(` name=${name} `) && / flags=\w*b/.test(line));
+}
+
 beforeAll(async () => {
   admin = await redis('test-admin');
 });
@@ -130,6 +136,83 @@ describe('inbound shard streams', () => {
     expect(secondSeen).toEqual([...Array(10).keys()]);
     await waitFor(async () => Number((await admin.xpending(StreamKeys.inbound(1), ConsumerGroups.fleet))[0]) === 0);
     await next.stop();
+  });
+
+  it('hands a shard over gracefully even while its read is waiting at Redis', async () => {
+    // Redis gives a new entry to the reader that has waited longest, so the old owner's
+    // XREADGROUP BLOCK, issued before it gave the shard up, would take an entry the new owner
+    // never sees: the new owner claimed what was pending when it took the shard, before that.
+    const publisher = new BusPublisher(await redis('pub6'), SHARDS);
+    const old: number[] = [];
+    const next: number[] = [];
+    const a = new InboundConsumer(
+      await redis('handover-a-block', true),
+      await redis('handover-a'),
+      'handover-a',
+      async (_s, entries) => void old.push(...entries.map((e) => Number(e.envelope!.receivedAtMs))),
+      { blockMs: 1500 },
+    );
+    await a.addShard(2);
+    a.start();
+    await waitFor(() => blockedAtRedis('handover-a-block'));
+    await a.removeShard(2); // the lease is released after this resolves
+    const b = new InboundConsumer(
+      await redis('handover-b-block', true),
+      await redis('handover-b'),
+      'handover-b',
+      async (_s, entries) => void next.push(...entries.map((e) => Number(e.envelope!.receivedAtMs))),
+    );
+    await b.addShard(2);
+    b.start();
+    await waitFor(() => blockedAtRedis('handover-b-block'));
+    await publisher.publishInbound({
+      instanceUid: uidOnShard(2),
+      transport: Transport.WEBSOCKET,
+      receivedAtMs: 1n,
+      payload: { case: 'agentToServer', value: new Uint8Array([1]) },
+    });
+    await waitFor(() => next.length === 1);
+    expect(old).toEqual([]);
+    await waitFor(async () => Number((await admin.xpending(StreamKeys.inbound(2), ConsumerGroups.fleet))[0]) === 0);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('claims what a replica that lost the shard read after the new owner took it', async () => {
+    // The lease lapsed (the old owner stalled): it drops the shard at once, but its read still
+    // waiting at Redis takes the next entry. The new owner notices entries pending elsewhere.
+    const publisher = new BusPublisher(await redis('pub7'), SHARDS);
+    const next: number[] = [];
+    const a = new InboundConsumer(
+      await redis('lapsed-a-block', true),
+      await redis('lapsed-a'),
+      'lapsed-a',
+      async () => undefined,
+      { blockMs: 1500 },
+    );
+    await a.addShard(3);
+    a.start();
+    await waitFor(() => blockedAtRedis('lapsed-a-block'));
+    a.dropShard(3);
+    const b = new InboundConsumer(
+      await redis('lapsed-b-block', true),
+      await redis('lapsed-b'),
+      'lapsed-b',
+      async (_s, entries) => void next.push(...entries.map((e) => Number(e.envelope!.receivedAtMs))),
+      { trimEveryMs: 100 },
+    );
+    await b.addShard(3);
+    b.start();
+    await waitFor(() => blockedAtRedis('lapsed-b-block'));
+    await publisher.publishInbound({
+      instanceUid: uidOnShard(3),
+      transport: Transport.WEBSOCKET,
+      receivedAtMs: 5n,
+      payload: { case: 'agentToServer', value: new Uint8Array([5]) },
+    });
+    await waitFor(() => next.length === 1);
+    expect(next).toEqual([5]);
+    await waitFor(async () => Number((await admin.xpending(StreamKeys.inbound(3), ConsumerGroups.fleet))[0]) === 0);
+    await Promise.all([a.stop(), b.stop()]);
   });
 
   it('does not acknowledge a batch whose handler failed, and retries it', async () => {

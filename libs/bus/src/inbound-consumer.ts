@@ -20,26 +20,45 @@ export type ShardHandler = (shard: number, entries: InboundEntry[]) => Promise<v
 export interface InboundConsumerOptions {
   batch?: number;
   blockMs?: number;
-  /** How often to trim entries every consumer has acknowledged. */
+  /**
+   * How often each shard is looked after: entries every consumer has acknowledged are trimmed,
+   * and entries left pending at another consumer (a replica that read them after losing the
+   * shard) are claimed and processed.
+   */
   trimEveryMs?: number;
   onError?: (err: Error) => void;
 }
 
 interface ShardSlot {
   recovering: boolean;
+  /** removeShard() was called: left out of new reads, but what a read already waiting returns is processed. */
+  leaving: boolean;
   busy: Promise<void> | undefined;
   lastTrim: number;
+}
+
+/** One pass of the read loop, and the shards it may hand entries of. */
+interface Round {
+  shards: ReadonlySet<number>;
+  done: Promise<void>;
 }
 
 /**
  * Reads the inbound shard streams this replica holds leases for, through the consumer group
  * `fleet`. On taking a shard over it first claims everything the previous owner read but did
  * not acknowledge, so a crash loses nothing; handlers are idempotent, so a re-delivery is safe.
+ *
+ * An entry is handed to whichever consumer's XREADGROUP waits on the stream when it is appended,
+ * so a shard is only given up (removeShard) once no read of ours that names it is still waiting
+ * at Redis: entries such a read returns are processed first, while the lease is still ours.
+ * Otherwise they would sit in this consumer's pending list after the next owner had already
+ * claimed what was pending there, and nobody would answer them.
  */
 export class InboundConsumer {
   private readonly slots = new Map<number, ShardSlot>();
   private running = false;
   private loop: Promise<void> | undefined;
+  private round: Round | undefined;
 
   constructor(
     /** Dedicated connection: XREADGROUP BLOCK holds it. */
@@ -63,17 +82,27 @@ export class InboundConsumer {
   async addShard(shard: number): Promise<void> {
     if (this.slots.has(shard)) return;
     await this.ensureGroup(shard);
-    this.slots.set(shard, { recovering: true, busy: undefined, lastTrim: 0 });
+    this.slots.set(shard, { recovering: true, leaving: false, busy: undefined, lastTrim: 0 });
   }
 
-  /** Stops reading the shard; resolves once its in-flight batch is done (for graceful handover). */
+  /**
+   * Graceful handover: stops reading the shard and resolves once nothing of ours can touch it any
+   * more (the read waiting at Redis has returned, at most `blockMs`, and its batch is processed).
+   */
   async removeShard(shard: number): Promise<void> {
     const slot = this.slots.get(shard);
-    this.slots.delete(shard);
-    await slot?.busy?.catch(() => undefined);
+    if (!slot) return;
+    slot.leaving = true;
+    const round = this.round;
+    if (round?.shards.has(shard)) await round.done.catch(() => undefined);
+    if (this.slots.get(shard) === slot) this.slots.delete(shard);
+    await slot.busy?.catch(() => undefined);
   }
 
-  /** Lease lost: stop at once (in-flight work may finish; its acks are harmless). */
+  /**
+   * Lease lost: stop at once (in-flight work may finish; its acks are harmless). Entries a read
+   * in flight still hands us stay pending here; the new owner claims them (see trimEveryMs).
+   */
   dropShard(shard: number): void {
     this.slots.delete(shard);
   }
@@ -103,37 +132,10 @@ export class InboundConsumer {
     const batch = this.opts.batch ?? 256;
     const blockMs = this.opts.blockMs ?? 250;
     while (this.running) {
+      const round = this.startRound(batch, blockMs);
+      this.round = round;
       try {
-        const recovering = [...this.slots.entries()].filter(([, s]) => s.recovering);
-        if (recovering.length > 0) {
-          await settleAll(recovering.map(([shard, slot]) => this.recover(shard, slot, batch)));
-          continue;
-        }
-        const shards = [...this.slots.keys()];
-        if (shards.length === 0) {
-          await sleep(100);
-          continue;
-        }
-        const keys = shards.map((s) => StreamKeys.inbound(s));
-        const reply = (await this.blockingRedis.xreadgroupBuffer(
-          'GROUP',
-          ConsumerGroups.fleet,
-          this.consumerName,
-          'COUNT',
-          batch,
-          'BLOCK',
-          blockMs,
-          'STREAMS',
-          ...keys,
-          ...keys.map(() => '>'),
-        )) as [Buffer, RawStreamEntry[]][] | null;
-        if (!reply) continue;
-        await settleAll(
-          reply.map(([key, entries]) => {
-            const shard = shards[keys.indexOf(key.toString())];
-            return shard === undefined ? undefined : this.process(shard, entries);
-          }),
-        );
+        await round.done;
       } catch (err) {
         if (!this.running) break;
         if ((err as Error).message.includes('NOGROUP')) {
@@ -142,8 +144,55 @@ export class InboundConsumer {
         }
         this.opts.onError?.(err as Error);
         await sleep(250);
+      } finally {
+        if (this.round === round) this.round = undefined;
       }
     }
+  }
+
+  /** Recovers the shards that need it, else reads every other shard once (blocking). */
+  private startRound(batch: number, blockMs: number): Round {
+    const active = [...this.slots.entries()].filter(([, s]) => !s.leaving);
+    const recovering = active.filter(([, s]) => s.recovering);
+    if (recovering.length > 0) {
+      return {
+        shards: new Set(recovering.map(([shard]) => shard)),
+        done: settleAll(recovering.map(([shard, slot]) => this.recover(shard, slot, batch))),
+      };
+    }
+    if (active.length === 0) return { shards: new Set(), done: sleep(100) };
+    const shards = active.map(([shard]) => shard);
+    return { shards: new Set(shards), done: this.readOnce(shards, batch, blockMs) };
+  }
+
+  private async readOnce(shards: number[], batch: number, blockMs: number): Promise<void> {
+    const keys = shards.map((s) => StreamKeys.inbound(s));
+    const reply = (await this.blockingRedis.xreadgroupBuffer(
+      'GROUP',
+      ConsumerGroups.fleet,
+      this.consumerName,
+      'COUNT',
+      batch,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      ...keys,
+      ...keys.map(() => '>'),
+    )) as [Buffer, RawStreamEntry[]][] | null;
+    if (reply) {
+      await settleAll(
+        reply.map(([key, entries]) => {
+          const shard = shards[keys.indexOf(key.toString())];
+          return shard === undefined ? undefined : this.process(shard, entries);
+        }),
+      );
+    }
+    await settleAll(
+      shards.map((shard) => {
+        const slot = this.slots.get(shard);
+        return slot && !slot.leaving && !slot.recovering ? this.maybeTrim(shard, slot) : undefined;
+      }),
+    );
   }
 
   /** Claims and processes everything pending in the shard's group (left by a previous owner). */
@@ -164,7 +213,7 @@ export class InboundConsumer {
       if (entries.length > 0) await this.process(shard, entries);
       // Entries trimmed away while pending: nothing to process, just clear them.
       if (deleted && deleted.length > 0) await this.redis.xack(key, ConsumerGroups.fleet, ...deleted);
-      if (!this.slots.has(shard)) return;
+      if (this.slots.get(shard) !== slot || slot.leaving) return;
     } while (cursor !== '0-0');
     slot.recovering = false;
   }
@@ -197,7 +246,6 @@ export class InboundConsumer {
         slot.recovering = true;
         throw err;
       }
-      await this.maybeTrim(shard, slot);
     })();
     slot.busy = work;
     try {
@@ -207,7 +255,12 @@ export class InboundConsumer {
     }
   }
 
-  /** Drops entries below the oldest still-pending one: processed history is not kept. */
+  /**
+   * Every `trimEveryMs`: drops entries below the oldest still-pending one (processed history is
+   * not kept), and claims entries pending at another consumer. Between two reads nothing of ours
+   * is pending, so those were read by a replica that lost the shard while its read was waiting
+   * at Redis (lease lapsed): without this they would never be answered.
+   */
   private async maybeTrim(shard: number, slot: ShardSlot): Promise<void> {
     const every = this.opts.trimEveryMs ?? 1000;
     const now = Date.now();
@@ -226,9 +279,17 @@ export class InboundConsumer {
           number,
           string | null,
           string | null,
-          unknown,
+          [string, string][] | null,
         ];
         if (summary[1]) candidate = summary[1];
+        const others = (summary[3] ?? []).filter(([consumer]) => consumer !== this.consumerName);
+        if (info.name === ConsumerGroups.fleet && others.length > 0) {
+          slot.recovering = true;
+          const held = others.map(([consumer, n]) => `${n} at ${consumer}`).join(', ');
+          this.opts.onError?.(
+            new Error(`shard ${shard}: entries pending at another consumer (${held}); claiming them`),
+          );
+        }
       }
       if (minId === undefined || compareIds(candidate, minId) < 0) minId = candidate;
     }
