@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { Prisma, type PrismaClient } from '@opamp/database';
 import {
+  DISPATCH_SLICE_MS,
   decideRolloutStep,
   isActiveRolloutState,
   rolloutStages,
@@ -658,6 +659,9 @@ function nextStepIn(action: RolloutStepAction): number | null | undefined {
       return null;
     case 'wait':
       return action.retryAfterMs ?? undefined;
+    case 'dispatch':
+      // The next slice of this second's allowance (see DISPATCH_SLICES_PER_SECOND).
+      return DISPATCH_SLICE_MS;
     default:
       return 0;
   }

@@ -68,12 +68,12 @@ describe('decideRolloutStep', () => {
 
     // Sending a wave.
     [
-      'a pending wave is dispatched up to the pacing limit',
+      'a pending wave is dispatched one pacing slice at a time (a tenth of maxRestartsPerSecond)',
       snap({
         wave: wave({ index: 2, state: 'pending', size: 500, counts: { pending: 500 } }),
         totals: { pending: 900 },
       }),
-      { type: 'dispatch', direction: 'forward', wave: 2, count: 100 },
+      { type: 'dispatch', direction: 'forward', wave: 2, count: 10 },
     ],
     [
       'the rest of a small wave is dispatched at once',
@@ -83,10 +83,19 @@ describe('decideRolloutStep', () => {
     [
       'pacing: only what is left of this second',
       snap({
+        strategy: { maxRestartsPerSecond: 1000 },
+        wave: wave({ counts: { pending: 200, applying: 960 } }),
+        pacing: { dispatchedLastSecond: 960, windowFreesAtMs: NOW + 300 },
+      }),
+      { type: 'dispatch', direction: 'forward', wave: 0, count: 40 },
+    ],
+    [
+      'pacing: a step sends one tenth of the per-second allowance (no burst of a whole second)',
+      snap({
         wave: wave({ counts: { pending: 200, applying: 60 } }),
         pacing: { dispatchedLastSecond: 60, windowFreesAtMs: NOW + 300 },
       }),
-      { type: 'dispatch', direction: 'forward', wave: 0, count: 40 },
+      { type: 'dispatch', direction: 'forward', wave: 0, count: 10 },
     ],
     [
       'pacing: the second is used up, wait until the window frees',
@@ -103,9 +112,9 @@ describe('decideRolloutStep', () => {
     [
       'a step never sends more than maxDispatchPerStep',
       snap({
-        strategy: { maxRestartsPerSecond: 5000 },
+        strategy: { maxRestartsPerSecond: 50000 },
         maxDispatchPerStep: 1000,
-        wave: wave({ counts: { pending: 4000 } }),
+        wave: wave({ counts: { pending: 40000 } }),
       }),
       { type: 'dispatch', direction: 'forward', wave: 0, count: 1000 },
     ],
@@ -249,7 +258,7 @@ describe('decideRolloutStep', () => {
         wave: wave({ size: 100, counts: { pending: 80, applying: 15, applied: 4, failed: 1 } }),
         totals: { pending: 80, applying: 15, applied: 4, failed: 1 },
       }),
-      { type: 'dispatch', direction: 'forward', wave: 0, count: 80 },
+      { type: 'dispatch', direction: 'forward', wave: 0, count: 10 },
     ],
     [
       '6 failures in a wave of 100 stop it before the rest report',
@@ -340,7 +349,7 @@ describe('decideRolloutStep', () => {
           wave: rbWave({ index: 1, size: 500, counts: { pending: 500, applying: 0, done: 0 } }),
         },
       }),
-      { type: 'dispatch', direction: 'rollback', wave: 1, count: 70 },
+      { type: 'dispatch', direction: 'rollback', wave: 1, count: 10 },
     ],
     [
       'rolling back: all sent',

@@ -132,10 +132,20 @@ function budgetReason(b: FailureBudget, s: Pick<RolloutSnapshot, 'strategy' | 'f
   );
 }
 
+/**
+ * A second's sending allowance goes out in this many slices, one per step (the worker steps again
+ * DISPATCH_SLICE_MS after a send). Sending the whole allowance in one step let two bursts land
+ * within a fraction of a second when a step ran long (the bench measured 2× maxRestartsPerSecond
+ * over one second); with slices the overshoot is at most one slice.
+ */
+export const DISPATCH_SLICES_PER_SECOND = 10;
+export const DISPATCH_SLICE_MS = 1000 / DISPATCH_SLICES_PER_SECOND;
+
 /** How many targets may be sent now (0: pacing says wait). */
 function dispatchAllowance(s: RolloutSnapshot, pending: number): number {
   const rate = Math.max(0, s.strategy.maxRestartsPerSecond - s.pacing.dispatchedLastSecond);
-  return Math.max(0, Math.min(pending, rate, s.maxDispatchPerStep));
+  const slice = Math.ceil(s.strategy.maxRestartsPerSecond / DISPATCH_SLICES_PER_SECOND);
+  return Math.max(0, Math.min(pending, rate, slice, s.maxDispatchPerStep));
 }
 
 function pacingWait(s: RolloutSnapshot, nowMs: number): RolloutStepAction {
