@@ -353,6 +353,8 @@ describe('graceful SIGTERM under load', () => {
 
 describe('after the gateway crash', () => {
   it('the crashed gateway leaves nothing behind: presence expired, no route names it, its stream is gone', async () => {
+    // Otherwise the presence check below would only report that the gateway still runs.
+    expect(gwAKilledAt, 'the gateway crash test did not get as far as killing gateway A').toBeGreaterThan(0);
     await eventually(async () => expect(await view.gatewayAlive(GW_A)).toBe(false), {
       timeoutMs: Math.max(1_000, PRESENCE_TTL_MS + 5_000 - (Date.now() - gwAKilledAt)),
       intervalMs: 200,

@@ -242,7 +242,7 @@ export class InboundConsumer {
       } catch (err) {
         // Not acknowledged (the handler failed, or the XACK itself was lost): re-read the
         // shard's pending list once things recover. Otherwise a lost XACK would leave the
-        // entries pending for good, and the trim below never passes the oldest pending entry.
+        // entries pending for good, and trimming never passes the oldest pending entry.
         slot.recovering = true;
         throw err;
       }
