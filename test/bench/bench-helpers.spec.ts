@@ -157,6 +157,7 @@ describe('bench report', () => {
           messagesPerSecond: 1000,
           latencyMs: summarize([1, 2]),
           cpuSeconds: { baseline: 1 },
+          machineCpuSeconds: 15,
           windowSeconds: 10,
         },
         {
@@ -166,6 +167,7 @@ describe('bench report', () => {
           messagesPerSecond: 600,
           latencyMs: summarize([3, 4]),
           cpuSeconds: { gateway: 1, fleet: 1 },
+          machineCpuSeconds: 18,
           windowSeconds: 10,
         },
       ],

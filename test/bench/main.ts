@@ -1,5 +1,5 @@
-// `npm run bench`: starts its own Postgres and Redis (ports 54349/63809, data in .data/bench,
-// wiped per run), compiles the apps (scripts/build.ts, into .data/bench/dist so a concurrent
+// `npm run bench`: starts its own Postgres and Redis (ports 54349/63809, data in .data/bench, or
+// .data/bench-<port> with other ports; wiped per run), compiles the apps (scripts/build.ts, into .data/bench/dist so a concurrent
 // `npm start` keeps its dist/), runs the real gateway and fleet processes from that build and
 // drives them with simulated agents in client worker processes. Results: docs/performance.json
 // and the generated block of docs/performance.md. See BENCH_USAGE (options.ts) for the knobs.
@@ -30,7 +30,13 @@ import {
 import { scenarioHttp, scenarioMemory, scenarioPostgres, scenarioStorm, scenarioThroughput } from './scenarios.js';
 import { scenarioRollout } from './rollout-scenario.js'; // rollout scenario
 
-const DATA_DIR = path.join(REPO_ROOT, '.data', 'bench');
+/**
+ * .data/bench, or .data/bench-<postgres port> when the ports were changed, so that two runs on
+ * different ports (two people, two checkouts' worth of work) do not share a data directory.
+ */
+function dataDirFor(opts: BenchOptions): string {
+  return path.join(REPO_ROOT, '.data', opts.postgresPort === 54349 ? 'bench' : `bench-${opts.postgresPort}`);
+}
 const log = (message: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
 const DOC_INTRO = `# Performance
@@ -160,9 +166,11 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     log(`scenarios ${opts.scenarios.join(', ')}; replicas ${opts.replicas.join(' and ')}`);
-    log(`starting Postgres on ${opts.postgresPort} and Redis on ${opts.redisPort} (data in .data/bench, wiped)`);
+    const dataDir = dataDirFor(opts);
+    const shownDir = path.relative(REPO_ROOT, dataDir);
+    log(`starting Postgres on ${opts.postgresPort} and Redis on ${opts.redisPort} (data in ${shownDir}, wiped)`);
     infra = await startInfra({
-      dataDir: DATA_DIR,
+      dataDir,
       postgresPort: opts.postgresPort,
       redisPort: opts.redisPort,
       fresh: true,
@@ -170,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
       log: (m) => log(m),
     });
     await applyMigrations(infra.databaseUrl, undefined, { log: () => undefined });
-    let distDir = path.join(DATA_DIR, 'dist');
+    let distDir = path.join(dataDir, 'dist');
     if (opts.dist) {
       distDir = path.resolve(REPO_ROOT, opts.dist);
       if (!existsSync(path.join(distDir, 'apps', 'gateway', 'src', 'main.js'))) {
@@ -179,10 +187,10 @@ async function main(argv: string[]): Promise<number> {
       log(`measuring the existing build in ${opts.dist}`);
     } else {
       const files = await build(distDir);
-      log(`compiled ${files} files into .data/bench/dist`);
+      log(`compiled ${files} files into ${shownDir}/dist`);
     }
     const gatewayNodeArgs = await gatewayNodeArgsOf(distDir);
-    const logDir = path.join(DATA_DIR, 'logs');
+    const logDir = path.join(dataDir, 'logs');
     await mkdir(logDir, { recursive: true });
     const ctx: BenchContext = { opts, infra, distDir, gatewayNodeArgs, logDir, log, aborted: () => aborted };
 

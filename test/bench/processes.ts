@@ -183,6 +183,18 @@ export function cpuSecondsOf(pid: number): number {
   }
 }
 
+/** Busy CPU seconds of the whole machine so far, all cores (/proc/stat: everything but idle and iowait). */
+export function machineCpuSeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - ticks[3]! - ticks[4]!) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU seconds of a process and its direct children (Postgres: postmaster + backends). */
 export function cpuSecondsOfTree(pid: number): number {
   let total = cpuSecondsOf(pid);

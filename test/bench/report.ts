@@ -163,6 +163,11 @@ function throughputSection(run: ScenarioRun<ThroughputResult>, report: BenchRepo
       r.target === 'baseline' ? '—' : per1k('fleet'),
       r.target === 'baseline' ? '—' : per1k('redis'),
       per1k('clients'),
+      fmt((Object.values(r.cpuSeconds).reduce((a, b) => a + b, 0) / msgs) * 1e6, 0),
+      `${fmt(Object.values(r.cpuSeconds).reduce((a, b) => a + b, 0) / r.windowSeconds, 2)} / ${fmt(
+        (r.machineCpuSeconds ?? NaN) / r.windowSeconds,
+        2,
+      )}`,
       r.target === 'baseline' ? '' : yesNo(rr >= TARGETS.throughputRatio),
     ];
   });
@@ -183,12 +188,15 @@ function throughputSection(run: ScenarioRun<ThroughputResult>, report: BenchRepo
         'fleet CPU µs/msg',
         'Redis CPU µs/msg',
         'clients CPU µs/msg',
+        'all of them, µs/msg',
+        'cores busy: these / whole machine²',
         `≥ ${TARGETS.throughputRatio}`,
       ],
       rows,
     ),
     '',
     '¹ for the baseline row: the baseline server. CPU is user+system time of all processes of that kind during the window, divided by the messages answered.',
+    `² CPU cores kept busy during the window by the processes in the table, and by everything on the machine (${report.machine.cpus} cores; the difference is the harness and anything else running).`,
   ].join('\n');
 }
 
@@ -303,7 +311,7 @@ function pgSection(run: ScenarioRun<PgResult>, report: BenchReport): string {
         'heartbeat (s)',
         'window (s)',
         'AgentToServer per agent per min',
-        'rows written',
+        'rows written (fleet count)',
         'rows per agent per min',
         'by table (ins/upd/del)',
       ],
@@ -313,7 +321,7 @@ function pgSection(run: ScenarioRun<PgResult>, report: BenchReport): string {
         String(r.heartbeatSeconds),
         String(r.windowSeconds),
         fmt(r.messagesPerAgentPerMinute, 2),
-        int(r.rows),
+        `${int(r.rows)} (${int(r.fleetRowsWritten)})`,
         `**${fmt(r.rowsPerAgentPerMinute, 3)}**`,
         Object.entries(r.tables)
           .map(([t, v]) => `${t} ${v.inserted}/${v.updated}/${v.deleted}`)

@@ -154,6 +154,7 @@ export interface RolloutResult {
   peakAppliesPerSecond5s: number;
   rateRatio: number;
   peakReceiptsPerSecond: number;
+  /** APPLYING reports per second counted from the POST (seconds of the POST, not of the clock as in the peak). */
   appliesPerSecond: number[];
   perWave: RolloutWaveResult[];
   postgres: {
@@ -211,7 +212,9 @@ export function rolloutSection(run: ScenarioRun<RolloutResult>, report: BenchRep
       ? `A rollout of one fluentbit config version to ${int(first.agents)} WS agents through the api and the rollout worker; ` +
         `strategy ${strategyText(first.strategy)} (waves ${first.waves.map(int).join(', ')}). ` +
         'Overhead = time to `completed` ÷ the sum of the soak times; applies are the APPLYING reports the agents made, ' +
-        'counted per second of the clock (and in any sliding 1 s window).'
+        'counted per second of the clock (and in any sliding 1 s window). The worker paces its sends on its own clock ' +
+        '(the send time it records per target); the peak is what the agents saw, delivery delays included, and the peak ' +
+        'over 5 s is the sustained rate.'
       : '',
     '',
     table(

@@ -8,6 +8,8 @@ import {
   BenchChild,
   cpuSecondsOfTree,
   histogramBuckets,
+  machineCpuSeconds,
+  metricValue,
   redisUsedMemory,
   scrape,
   tsProcessArgs,
@@ -175,6 +177,8 @@ export interface ThroughputResult {
   latencyMs: LatencySummary;
   /** CPU seconds per process kind during the measured window. */
   cpuSeconds: Record<string, number>;
+  /** Busy CPU seconds of the whole machine in the window (all cores; includes other users' processes). */
+  machineCpuSeconds: number;
   windowSeconds: number;
 }
 
@@ -206,14 +210,22 @@ async function closedLoop(
   ctx: BenchContext,
   pool: ClientPool,
   sources: CpuSource[],
-): Promise<{ loop: LoopResult; cpu: Record<string, number> }> {
+): Promise<{ loop: LoopResult; cpu: Record<string, number>; machine: number }> {
   const warmupMs = 2_000;
   const durationMs = ctx.opts.loopSeconds * 1000;
   const all = [...sources, ...pool.workers.map((w) => ({ kind: 'clients', pid: w.proc.pid }))];
   let cpu0 = new Map<number, number>();
   let cpu1 = new Map<number, number>();
-  const t0 = setTimeout(() => (cpu0 = cpuSnapshot(all)), warmupMs);
-  const t1 = setTimeout(() => (cpu1 = cpuSnapshot(all)), warmupMs + durationMs);
+  let machine0 = NaN;
+  let machine1 = NaN;
+  const t0 = setTimeout(() => {
+    cpu0 = cpuSnapshot(all);
+    machine0 = machineCpuSeconds();
+  }, warmupMs);
+  const t1 = setTimeout(() => {
+    cpu1 = cpuSnapshot(all);
+    machine1 = machineCpuSeconds();
+  }, warmupMs + durationMs);
   const parts = await Promise.all(
     pool.workers.map((w) =>
       w.request<LoopResult>({ cmd: 'loop', warmupMs, durationMs }, warmupMs + durationMs + 60_000),
@@ -227,7 +239,7 @@ async function closedLoop(
     latenciesMs: parts.flatMap((p) => p.latenciesMs),
     agents: parts.reduce((a, p) => a + p.agents, 0),
   };
-  return { loop, cpu: cpuDelta(all, cpu0, cpu1) };
+  return { loop, cpu: cpuDelta(all, cpu0, cpu1), machine: machine1 - machine0 };
 }
 
 function infraSources(ctx: BenchContext): CpuSource[] {
@@ -270,7 +282,7 @@ export async function scenarioThroughput(ctx: BenchContext): Promise<ThroughputR
           heartbeatSeconds: 3600,
         });
         await pool.waitFor('first replies', (s) => s.replied >= n, connectTimeoutMs(n, opts.ramp));
-        const { loop, cpu } = await closedLoop(ctx, pool, [{ kind: 'baseline', pid: baseline.pid }]);
+        const { loop, cpu, machine } = await closedLoop(ctx, pool, [{ kind: 'baseline', pid: baseline.pid }]);
         report({
           target: 'baseline',
           replicas: 1,
@@ -278,6 +290,7 @@ export async function scenarioThroughput(ctx: BenchContext): Promise<ThroughputR
           messagesPerSecond: loop.replies / (loop.windowMs / 1000),
           latencyMs: summarize(loop.latenciesMs),
           cpuSeconds: cpu,
+          machineCpuSeconds: machine,
           windowSeconds: loop.windowMs / 1000,
         });
       } finally {
@@ -309,7 +322,7 @@ export async function scenarioThroughput(ctx: BenchContext): Promise<ThroughputR
           ...cluster.fleets.map((f) => ({ kind: 'fleet', pid: f.child.pid })),
           ...infraSources(ctx),
         ];
-        const { loop, cpu } = await closedLoop(ctx, pool, sources);
+        const { loop, cpu, machine } = await closedLoop(ctx, pool, sources);
         report({
           target: 'ours',
           replicas,
@@ -317,6 +330,7 @@ export async function scenarioThroughput(ctx: BenchContext): Promise<ThroughputR
           messagesPerSecond: loop.replies / (loop.windowMs / 1000),
           latencyMs: summarize(loop.latenciesMs),
           cpuSeconds: cpu,
+          machineCpuSeconds: machine,
           windowSeconds: loop.windowMs / 1000,
         });
       } finally {
@@ -581,6 +595,8 @@ export interface PgResult {
   tables: Record<string, { inserted: number; updated: number; deleted: number }>;
   rows: number;
   rowsPerAgentPerMinute: number;
+  /** The fleets' own count (opamp_fleet_postgres_rows_written_total) over the same window, as a cross-check. */
+  fleetRowsWritten?: number;
   messagesPerAgentPerMinute: number;
 }
 
@@ -620,14 +636,30 @@ export async function scenarioPostgres(ctx: BenchContext): Promise<PgResult[]> {
           { rampPerSecond: opts.ramp, heartbeatSeconds: opts.heartbeat },
         );
         await pool.waitFor('first replies', (s) => s.replied >= n, connectTimeoutMs(n, opts.ramp));
-        // The first reports' inserts are flushed by the write-behind (1 s) and counted by Postgres'
-        // statistics (flushed by idle backends within ~10 s) before the window opens.
-        await sleep(12_000);
+        // The first reports' rows must be written before the window opens: wait until the
+        // write-behind has gone quiet, then for Postgres' statistics (idle backends report
+        // within ~10 s).
+        const fleetRows = async (): Promise<number> => {
+          let sum = 0;
+          for (const f of cluster.fleets)
+            sum += metricValue(await scrape(f.url), 'opamp_fleet_postgres_rows_written_total');
+          return sum;
+        };
+        const quietDeadline = Date.now() + 180_000;
+        for (let last = NaN, stable = 0; stable < 5 && Date.now() < quietDeadline && !ctx.aborted();) {
+          await sleep(1_000);
+          const now = await fleetRows();
+          stable = now === last ? stable + 1 : 0;
+          last = now;
+        }
+        await sleep(11_000);
+        const f0 = await fleetRows();
         const c0 = await tableCounters(ctx.infra.databaseUrl);
         const m0 = (await pool.status()).messagesSent;
         const t0 = Date.now();
         await sleep(opts.pgWindow * 1000);
         const c1 = await tableCounters(ctx.infra.databaseUrl);
+        const f1 = await fleetRows();
         const m1 = (await pool.status()).messagesSent;
         const minutes = (Date.now() - t0) / 60_000;
         const tables: PgResult['tables'] = {};
@@ -646,6 +678,7 @@ export async function scenarioPostgres(ctx: BenchContext): Promise<PgResult[]> {
           tables,
           rows,
           rowsPerAgentPerMinute: rows / n / minutes,
+          fleetRowsWritten: f1 - f0,
           messagesPerAgentPerMinute: (m1 - m0) / n / minutes,
         };
         ctx.log(

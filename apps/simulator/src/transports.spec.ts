@@ -118,6 +118,25 @@ async function httpServer(
 }
 
 describe('WsTransport', () => {
+  it("connects from the given source address (localAddress), for load tests beyond one address's ports", async () => {
+    const server = createServer();
+    const wss = new WebSocketServer({ noServer: true });
+    const peers: Array<string | undefined> = [];
+    server.on('upgrade', (req, socket, head) => {
+      peers.push(req.socket.remoteAddress);
+      wss.handleUpgrade(req, socket, head, () => undefined);
+    });
+    const port = await listen(server);
+    cleanups.push(async () => {
+      wss.close();
+      await closeServer(server);
+    });
+    const t = new WsTransport({ url: `ws://127.0.0.1:${port}/v1/opamp`, localAddress: '127.0.0.3' }, recorder());
+    await t.connect();
+    await t.close();
+    expect(peers).toEqual(['127.0.0.3']);
+  });
+
   it('sends binary frames with the 0x00 header and strips it from replies', async () => {
     const srv = await wsServer({
       onMessage: (ws, data) => {
