@@ -112,7 +112,8 @@ describe('Redis restart', () => {
         () =>
           sims!.agents.forEach((a, i) => {
             expect(a.stats.messagesSent).toBeGreaterThanOrEqual(sent[i]! + 3);
-            expect(unanswered(a), `${a.uid}: messages after the recovery unanswered`).toBe(lost[i]);
+            // Not more than before (a message thought lost may still be answered late).
+            expect(unanswered(a), `${a.uid}: messages after the recovery unanswered`).toBeLessThanOrEqual(lost[i]!);
           }),
         { timeoutMs: 15_000, intervalMs: 20 },
       );
