@@ -40,10 +40,18 @@ export default tseslint.config(
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'type:telemetry', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'type:bus', onlyDependOnLibsWithTags: ['type:proto', 'type:protocol'] },
-            { sourceTag: 'type:database', onlyDependOnLibsWithTags: ['type:config'] },
+            // Database may use the pure domain's types (e.g. the parsed label selector it translates to SQL).
+            { sourceTag: 'type:database', onlyDependOnLibsWithTags: ['type:config', 'type:domain'] },
             {
               sourceTag: 'type:rollouts',
-              onlyDependOnLibsWithTags: ['type:proto', 'type:protocol', 'type:domain', 'type:bus', 'type:database', 'type:config'],
+              onlyDependOnLibsWithTags: [
+                'type:proto',
+                'type:protocol',
+                'type:domain',
+                'type:bus',
+                'type:database',
+                'type:config',
+              ],
             },
             // The gateway never touches Postgres.
             { sourceTag: 'scope:gateway', notDependOnLibsWithTags: ['type:database'] },

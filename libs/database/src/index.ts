@@ -16,12 +16,4 @@ export {
 } from './migrate.js';
 // The generated client: model types (Agent, AgentEvent), enums (AgentConnectionState), the Prisma namespace.
 export * from './generated/prisma/client.js';
-export {
-  jsonSpellings,
-  requirementSql,
-  selectorConditions,
-  selectorToSql,
-  type SqlLabelSelector,
-  type SqlSelectorOperator,
-  type SqlSelectorRequirement,
-} from './selector-sql.js';
+export { jsonSpellings, requirementSql, selectorConditions, selectorToSql } from './selector-sql.js';

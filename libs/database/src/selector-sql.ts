@@ -13,20 +13,8 @@
 // on labels and description can answer, so selective queries do not scan the table. The
 // pre-filter is implied by the exact condition (a value can only equal "v" if some layer holds
 // the JSON string "v", or the JSON number / boolean spelled v), so it never drops a match.
+import type { LabelSelector, SelectorRequirement } from '@opamp/domain';
 import { Prisma } from './generated/prisma/client.js';
-
-// Structurally the same as libs/domain's SelectorRequirement / LabelSelector (database may not
-// depend on domain); passing a parsed domain selector type-checks, and a new operator in domain
-// fails to compile here until it is translated.
-export type SqlSelectorOperator = 'equals' | 'notEquals' | 'in' | 'notIn' | 'exists' | 'doesNotExist';
-
-export interface SqlSelectorRequirement {
-  readonly key: string;
-  readonly operator: SqlSelectorOperator;
-  readonly values: readonly string[];
-}
-
-export type SqlLabelSelector = readonly SqlSelectorRequirement[];
 
 /** Beyond this many `@>` terms for one requirement the pre-filter costs more than it saves. */
 const MAX_PREFILTER_TERMS = 24;
@@ -71,7 +59,7 @@ function containmentPrefilter(key: string, values: readonly string[], a: Prisma.
 }
 
 /** SQL condition for one requirement over the agents row aliased `alias`. */
-export function requirementSql(r: SqlSelectorRequirement, alias = 'a'): Prisma.Sql {
+export function requirementSql(r: SelectorRequirement, alias = 'a'): Prisma.Sql {
   const a = checkedAlias(alias);
   const v = labelValue(r.key, a);
   switch (r.operator) {
@@ -97,12 +85,12 @@ export function requirementSql(r: SqlSelectorRequirement, alias = 'a'): Prisma.S
 }
 
 /** SQL conditions (to be ANDed) for a selector; empty for the empty selector. */
-export function selectorConditions(selector: SqlLabelSelector, alias = 'a'): Prisma.Sql[] {
+export function selectorConditions(selector: LabelSelector, alias = 'a'): Prisma.Sql[] {
   return selector.map((r) => requirementSql(r, alias));
 }
 
 /** One SQL condition for a whole selector (`TRUE` for the empty selector), parenthesised. */
-export function selectorToSql(selector: SqlLabelSelector, alias = 'a'): Prisma.Sql {
+export function selectorToSql(selector: LabelSelector, alias = 'a'): Prisma.Sql {
   const conditions = selectorConditions(selector, alias);
   return conditions.length === 0 ? Prisma.sql`TRUE` : Prisma.sql`(${Prisma.join(conditions, ' AND ')})`;
 }
