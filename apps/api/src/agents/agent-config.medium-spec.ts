@@ -10,6 +10,7 @@ import type { InboundEnvelope } from '@opamp/proto';
 import { uidFromString, uidToString, uuidv7 } from '@opamp/protocol';
 import { loadApiConfig, type ApiConfig } from '../api.config.js';
 import { createApiApp } from '../bootstrap.js';
+import { expectProblem, httpClient, type Json } from '../testing/http.js';
 
 const RUN = randomBytes(4).toString('hex');
 const FB_CONFIG = `agentcfg-fb-${RUN}`;
@@ -25,33 +26,7 @@ const uids: string[] = [];
 const STARTED_MS = Date.now();
 const rolloutIds: string[] = [];
 
-type Json = Record<string, unknown>;
-interface Reply {
-  status: number;
-  type: string;
-  body: Json;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as Json };
-}
-
-function expectProblem(r: Reply, status: number, detail?: RegExp): void {
-  expect(r.status).toBe(status);
-  expect(r.type).toMatch(/^application\/problem\+json/);
-  expect(r.body).toMatchObject({
-    type: expect.any(String),
-    title: expect.any(String),
-    status,
-    detail: expect.any(String),
-  });
-  if (detail) expect(r.body.detail).toMatch(detail);
-}
+const { call } = httpClient(() => base);
 
 async function seedAgent(
   opts: { agentType?: string; capabilities?: bigint; identifying?: Json; nonIdentifying?: Json; labels?: Json } = {},

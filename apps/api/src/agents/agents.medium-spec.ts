@@ -10,6 +10,7 @@ import { agentLabels, matchesLabelSelector, parseLabelSelector } from '@opamp/do
 import { uidFromString, uidToString, uuidv7 } from '@opamp/protocol';
 import { loadApiConfig, type ApiConfig } from '../api.config.js';
 import { createApiApp } from '../bootstrap.js';
+import { expectProblem, httpClient, type Json } from '../testing/http.js';
 
 const RUN = randomBytes(4).toString('hex');
 
@@ -19,33 +20,7 @@ let prisma: PrismaService;
 let redis: Redis;
 let config: ApiConfig;
 
-type Json = Record<string, unknown>;
-
-async function get(path: string): Promise<{ status: number; type: string; body: Json }> {
-  const res = await fetch(`${base}${path}`);
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as Json };
-}
-
-async function post(path: string, body?: unknown): Promise<{ status: number; type: string; body: Json }> {
-  const res = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as Json };
-}
-
-function expectProblem(r: { status: number; type: string; body: Json }, status: number, detail?: RegExp): void {
-  expect(r.status).toBe(status);
-  expect(r.type).toMatch(/^application\/problem\+json/);
-  expect(r.body).toMatchObject({
-    type: expect.any(String),
-    title: expect.any(String),
-    status,
-    detail: expect.any(String),
-  });
-  if (detail) expect(r.body.detail).toMatch(detail);
-}
+const { get, post } = httpClient(() => base);
 
 interface Seed {
   name: string;

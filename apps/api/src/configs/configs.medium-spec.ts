@@ -8,6 +8,7 @@ import { PrismaService } from '@opamp/database';
 import { computeConfigHash } from '@opamp/protocol';
 import { loadApiConfig } from '../api.config.js';
 import { createApiApp } from '../bootstrap.js';
+import { expectProblem, httpClient, type Json, type Reply } from '../testing/http.js';
 
 const RUN = randomBytes(4).toString('hex');
 const names: string[] = [];
@@ -21,41 +22,7 @@ let app: INestApplication;
 let base: string;
 let prisma: PrismaService;
 
-type Json = Record<string, unknown>;
-interface Reply {
-  status: number;
-  type: string;
-  location: string | null;
-  body: Json;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return {
-    status: res.status,
-    type: res.headers.get('content-type') ?? '',
-    location: res.headers.get('location'),
-    body: (await res.json()) as Json,
-  };
-}
-const get = (path: string) => call('GET', path);
-const post = (path: string, body?: unknown) => call('POST', path, body);
-
-function expectProblem(r: Reply, status: number, detail?: RegExp): void {
-  expect(r.status).toBe(status);
-  expect(r.type).toMatch(/^application\/problem\+json/);
-  expect(r.body).toMatchObject({
-    type: expect.any(String),
-    title: expect.any(String),
-    status,
-    detail: expect.any(String),
-  });
-  if (detail) expect(r.body.detail).toMatch(detail);
-}
+const { get, post } = httpClient(() => base);
 
 const FLUENT_BIT = '[INPUT]\n    Name cpu\n    Tag  cpu.local\n\n[OUTPUT]\n    Name  stdout\n    Match *\n';
 const conf = (content: string, name = 'fluent-bit.conf') => ({ files: [{ name, contentType: 'text/plain', content }] });

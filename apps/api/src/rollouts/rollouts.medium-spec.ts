@@ -14,6 +14,7 @@ import {
 } from '../../../../test/support/rollout-store-fixtures.js';
 import { loadApiConfig } from '../api.config.js';
 import { createApiApp } from '../bootstrap.js';
+import { expectProblem, httpClient, type Json, type Reply } from '../testing/http.js';
 
 const RUN = `ra${randomBytes(4).toString('hex')}`;
 const CONFIG = `api-${RUN}`;
@@ -30,37 +31,10 @@ async function advanceJobs(rolloutId: string) {
   return jobs.filter((j) => j?.name === 'advance' && (j.data as { rolloutId?: string }).rolloutId === rolloutId);
 }
 
-type Json = Record<string, unknown>;
-interface Reply {
-  status: number;
-  type: string;
-  location: string | null;
-  body: Json;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return {
-    status: res.status,
-    type: res.headers.get('content-type') ?? '',
-    location: res.headers.get('location'),
-    body: (await res.json()) as Json,
-  };
-}
-const get = (path: string): Promise<Reply> => call('GET', path);
-const post = (path: string, body?: unknown): Promise<Reply> => call('POST', path, body);
-
-function expectProblem(r: Reply, status: number, type?: string, detail?: RegExp): void {
-  expect(r.status, JSON.stringify(r.body)).toBe(status);
-  expect(r.type).toMatch(/^application\/problem\+json/);
-  expect(r.body).toMatchObject({ title: expect.any(String), status, detail: expect.any(String) });
-  if (type) expect(r.body.type).toBe(type);
-  if (detail) expect(r.body.detail).toMatch(detail);
-}
+const { get, post } = httpClient(() => base);
+/** expectProblem with the problem type checked exactly (this file's argument order). */
+const expectRolloutProblem = (r: Reply, status: number, type?: string, detail?: RegExp): void =>
+  expectProblem(r, status, detail, type);
 
 const sel = (group: string, extra = ''): string => `testrun=${RUN},group=${group}${extra ? `,${extra}` : ''}`;
 const seed = (group: string, n: number, labels: Record<string, string> = {}) =>
@@ -153,23 +127,23 @@ describe('POST /api/v1/rollouts', () => {
     ['no selector', { config: CONFIG, version: 1 }, /selector: is required/],
     ['a dryRun that is not a boolean', { config: CONFIG, version: 1, selector: '', dryRun: 'yes' }, /dryRun/],
   ])('400 for %s', async (_what, body, detail) => {
-    expectProblem(await post('/api/v1/rollouts', body), 400, undefined, detail);
+    expectRolloutProblem(await post('/api/v1/rollouts', body), 400, undefined, detail);
   });
 
   it('400 for a selector that does not parse, saying where', async () => {
     const r = await post('/api/v1/rollouts', { config: CONFIG, version: 1, selector: 'env in (a,' });
-    expectProblem(r, 400, 'urn:opampcp:problem:invalid-label-selector', /^selector: .*at character \d+/);
+    expectRolloutProblem(r, 400, 'urn:opampcp:problem:invalid-label-selector', /^selector: .*at character \d+/);
     expect(r.body.invalidParams).toEqual([{ name: 'selector', reason: expect.any(String) }]);
   });
 
   it('404 for an unknown config or version', async () => {
-    expectProblem(
+    expectRolloutProblem(
       await post('/api/v1/rollouts', { config: `nope-${RUN}`, version: 1, selector: '' }),
       404,
       'urn:opampcp:problem:config-not-found',
       /No config named "nope-/,
     );
-    expectProblem(
+    expectRolloutProblem(
       await post('/api/v1/rollouts', { config: CONFIG, version: 7, selector: '', dryRun: true }),
       404,
       'urn:opampcp:problem:config-version-not-found',
@@ -184,7 +158,7 @@ describe('POST /api/v1/rollouts', () => {
       selector: sel('dry'),
       strategy: { growthFactor: 0.5, onFailure: 'explode', soakSecond: 5, stages: [{ name: 'A', selector: 'x=' }] },
     });
-    expectProblem(r, 422, 'urn:opampcp:problem:invalid-rollout-strategy', /strategy\.growthFactor/);
+    expectRolloutProblem(r, 422, 'urn:opampcp:problem:invalid-rollout-strategy', /strategy\.growthFactor/);
     const names = (r.body.invalidParams as Array<{ name: string }>).map((p) => p.name).sort();
     expect(names).toEqual([
       'strategy.growthFactor',
@@ -201,7 +175,12 @@ describe('POST /api/v1/rollouts', () => {
     expect(first.status).toBe(201);
     const id = first.body.id as string;
     const r = await post('/api/v1/rollouts', { config: CONFIG, version: 2, selector: sel('ovl') });
-    expectProblem(r, 409, 'urn:opampcp:problem:rollout-conflict', new RegExp(`5 agents .* active rollout ${id}`));
+    expectRolloutProblem(
+      r,
+      409,
+      'urn:opampcp:problem:rollout-conflict',
+      new RegExp(`5 agents .* active rollout ${id}`),
+    );
     expect(r.body.conflictingRollouts).toEqual([{ id, agents: 5 }]);
     // A dry run shows them as excluded instead.
     const dry = await post('/api/v1/rollouts', { config: CONFIG, version: 2, selector: sel('ovl'), dryRun: true });
@@ -219,7 +198,7 @@ describe('POST /api/v1/rollouts', () => {
     expect(statuses).toEqual([201, 409]);
     const winner = replies.find((r) => r.status === 201)!;
     const loser = replies.find((r) => r.status === 409)!;
-    expectProblem(loser, 409, 'urn:opampcp:problem:rollout-conflict');
+    expectRolloutProblem(loser, 409, 'urn:opampcp:problem:rollout-conflict');
     expect(loser.body.conflictingRollouts).toEqual([{ id: winner.body.id, agents: 30 }]);
     await post(`/api/v1/rollouts/${winner.body.id as string}/abort`);
   });
@@ -266,17 +245,17 @@ describe('GET /api/v1/rollouts and /api/v1/rollouts/{id}', () => {
   });
 
   it('refuses an unknown state, a cursor of another query and a bad limit', async () => {
-    expectProblem(await get('/api/v1/rollouts?state=runing'), 400, undefined, /unknown rollout state "runing"/);
+    expectRolloutProblem(await get('/api/v1/rollouts?state=runing'), 400, undefined, /unknown rollout state "runing"/);
     const first = await get(`/api/v1/rollouts?config=${CONFIG}&limit=1`);
     const cursor = first.body.nextCursor as string;
     expect(cursor).toEqual(expect.any(String));
-    expectProblem(
+    expectRolloutProblem(
       await get(`/api/v1/rollouts?config=${CONFIG}&state=paused&limit=1&cursor=${cursor}`),
       400,
       'urn:opampcp:problem:invalid-cursor',
     );
-    expectProblem(await get('/api/v1/rollouts?cursor=garbage!'), 400, 'urn:opampcp:problem:invalid-cursor');
-    expectProblem(await get('/api/v1/rollouts?limit=0'), 400, undefined, /limit/);
+    expectRolloutProblem(await get('/api/v1/rollouts?cursor=garbage!'), 400, 'urn:opampcp:problem:invalid-cursor');
+    expectRolloutProblem(await get('/api/v1/rollouts?limit=0'), 400, undefined, /limit/);
   });
 
   it('shows one rollout with its waves, their counts, overall counts and the reason of a pause', async () => {
@@ -307,13 +286,13 @@ describe('GET /api/v1/rollouts and /api/v1/rollouts/{id}', () => {
   });
 
   it('404 for an unknown or malformed id', async () => {
-    expectProblem(
+    expectRolloutProblem(
       await get('/api/v1/rollouts/0192e3a4-5b6c-7d8e-9f01-23456789abcd'),
       404,
       'urn:opampcp:problem:rollout-not-found',
     );
-    expectProblem(await get('/api/v1/rollouts/not-a-rollout'), 404, 'urn:opampcp:problem:rollout-not-found');
-    expectProblem(
+    expectRolloutProblem(await get('/api/v1/rollouts/not-a-rollout'), 404, 'urn:opampcp:problem:rollout-not-found');
+    expectRolloutProblem(
       await post('/api/v1/rollouts/0192e3a4-5b6c-7d8e-9f01-23456789abcd/pause'),
       404,
       'urn:opampcp:problem:rollout-not-found',
@@ -333,9 +312,9 @@ describe('POST /api/v1/rollouts/{id}/pause|resume|promote|rollback|abort', () =>
     expect(paused.body).toMatchObject({ id, state: 'paused', reason: 'hold on', step: 1 });
 
     const again = await post(path('pause'));
-    expectProblem(again, 409, 'urn:opampcp:problem:invalid-rollout-transition', /it is paused/);
+    expectRolloutProblem(again, 409, 'urn:opampcp:problem:invalid-rollout-transition', /it is paused/);
     expect(again.body.state).toBe('paused');
-    expectProblem(await post(path('promote')), 409, undefined, /use resume/);
+    expectRolloutProblem(await post(path('promote')), 409, undefined, /use resume/);
 
     expect((await post(path('resume'), {})).body).toMatchObject({ state: 'running', reason: null, step: 2 });
     expect((await post(path('rollback'), { reason: 'bad config' })).body).toMatchObject({
@@ -343,18 +322,23 @@ describe('POST /api/v1/rollouts/{id}/pause|resume|promote|rollback|abort', () =>
       reason: 'bad config',
       step: 3,
     });
-    expectProblem(await post(path('resume')), 409, undefined, /rolling back/);
+    expectRolloutProblem(await post(path('resume')), 409, undefined, /rolling back/);
     const aborted = await post(path('abort'));
     expect(aborted.body).toMatchObject({ state: 'aborted', step: 4, counts: { skipped: 6 } });
     const late = await post(path('resume'));
-    expectProblem(late, 409, 'urn:opampcp:problem:invalid-rollout-transition', /it is aborted/);
+    expectRolloutProblem(late, 409, 'urn:opampcp:problem:invalid-rollout-transition', /it is aborted/);
     expect(late.body.state).toBe('aborted');
   });
 
   it('400 for a control body with unknown fields or an overlong reason', async () => {
     const id = '0192e3a4-5b6c-7d8e-9f01-23456789abcd';
-    expectProblem(await post(`/api/v1/rollouts/${id}/pause`, { why: 'x' }), 400, undefined, /why: unknown field/);
-    expectProblem(
+    expectRolloutProblem(
+      await post(`/api/v1/rollouts/${id}/pause`, { why: 'x' }),
+      400,
+      undefined,
+      /why: unknown field/,
+    );
+    expectRolloutProblem(
       await post(`/api/v1/rollouts/${id}/pause`, { reason: 'x'.repeat(501) }),
       400,
       undefined,
