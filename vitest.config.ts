@@ -15,6 +15,11 @@ const alias = {
   '@opamp/rollouts': lib('rollouts'),
 };
 
+// The api's first admin key in tests (OPAMP_ADMIN_API_KEY): the medium tests' apps and every api
+// process the e2e tests start read it from the environment; the test HTTP clients send it.
+export const TEST_ADMIN_API_KEY = 'opk_testadmin0_c2VjcmV0LW9mLXRoZS10ZXN0LWFkbWluLWtleS0wMDAwMDA';
+const env = { OPAMP_ADMIN_API_KEY: TEST_ADMIN_API_KEY };
+
 // Nest needs decorator metadata, which esbuild does not emit; SWC does.
 const plugins = [swc.vite({ module: { type: 'es6' } })];
 
@@ -40,6 +45,7 @@ export default defineConfig({
           include: ['apps/**/*.medium-spec.ts', 'libs/**/*.medium-spec.ts', 'test/**/*.medium-spec.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
+          env,
           testTimeout: 30_000,
           hookTimeout: 60_000,
           fileParallelism: false,
@@ -53,6 +59,7 @@ export default defineConfig({
           include: ['test/**/*.e2e-spec.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
+          env,
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -9,6 +9,16 @@ export const TEST_POSTGRES_PORT = TEST_INFRA.postgresPort;
 export const TEST_REDIS_PORT = TEST_INFRA.redisPort;
 export const TEST_DATA_DIR = TEST_INFRA.dataDir;
 
+/**
+ * The admin API key of every api the tests start (vitest.config.ts puts it in OPAMP_ADMIN_API_KEY).
+ * Kept in sync with vitest.config.ts TEST_ADMIN_API_KEY.
+ */
+export const TEST_ADMIN_API_KEY: string =
+  process.env.OPAMP_ADMIN_API_KEY ?? 'opk_testadmin0_c2VjcmV0LW9mLXRoZS10ZXN0LWFkbWluLWtleS0wMDAwMDA';
+
+/** `Authorization` header with the test admin key. */
+export const adminAuth = (): Record<string, string> => ({ authorization: `Bearer ${TEST_ADMIN_API_KEY}` });
+
 /** The migrated test database. */
 export const DATABASE_URL: string = process.env.DATABASE_URL ?? postgresUrl(TEST_INFRA.postgresPort);
 /** The test Redis. */

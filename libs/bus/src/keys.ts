@@ -9,6 +9,14 @@ export const StreamKeys = {
   outbound: (gatewayId: string): string => `opamp:out:${gatewayId}`,
   /** Rollout progress events (JSON field `event`), capped with MAXLEN ~; for the api to stream. */
   rolloutEvents: 'opamp:rollout-events',
+  /**
+   * Agent events as the fleet queues them for Postgres (JSON field `event`: libs/domain
+   * AgentEvent with its key), capped with MAXLEN ~. The api follows it for live updates and
+   * consumes it (group `api-commands`) to move commands to sent / succeeded / failed.
+   */
+  agentEvents: 'opamp:agent-events',
+  /** Command state changes (JSON field `event`), written by the api after updating the row. */
+  commandEvents: 'opamp:command-events',
 } as const;
 
 /** BullMQ queue names (BullMQ prefixes its own keys with `bull:`). */
@@ -19,6 +27,8 @@ export const QueueNames = {
 
 export const ConsumerGroups = {
   fleet: 'fleet',
+  /** api replicas tracking command outcomes from StreamKeys.agentEvents. */
+  apiCommands: 'api-commands',
 } as const;
 
 export const RedisKeys = {
@@ -40,4 +50,13 @@ export const RedisKeys = {
   pendingEvents: (shard: number): string => `opamp:events:{${shard}}`,
   /** SET of AvailableComponents hashes (hex) whose full component map the server has seen. */
   knownComponents: 'opamp:components:known',
+  /**
+   * HASH sha256-hex(enrollment token) → JSON { id, labels, expiresAtMs | null }: the usable
+   * enrollment tokens, mirrored from Postgres by the api (revoked and expired ones removed).
+   */
+  enrollmentTokens: 'opamp:enrollment-tokens',
+  /** Pub/sub channel: a token id was revoked; gateways close the connections it admitted. */
+  enrollmentTokenRevoked: 'opamp:enrollment-tokens:revoked',
+  /** Request counter of one principal in one window (API rate limit). */
+  rateLimit: (principalId: string, window: number): string => `opamp:ratelimit:${principalId}:${window}`,
 } as const;

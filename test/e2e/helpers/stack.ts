@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { startApp, type RunningApp } from '../../support/processes.js';
+import { adminAuth } from '../../support/env.js';
 import { uidText } from '../../support/opamp-raw-client.js';
 import { eventually, type WaitOptions } from '../../support/wait.js';
 
@@ -256,9 +257,10 @@ export class Api {
   }
 }
 
+/** A client of the stack's api; it sends the test admin key unless `headers` set `authorization`. */
 export function apiFor(stack: Stack, headers: Record<string, string> = {}): Api {
   if (!stack.api) throw new Error('this stack runs without the api');
-  return new Api(stack.api.url, headers);
+  return new Api(stack.api.url, { ...adminAuth(), ...headers });
 }
 
 /** Stored 64-bit fields: numbers, decimal strings, or `{ value: "<decimal>" }` (capabilities view). */

@@ -33,6 +33,11 @@ export const ProblemType = {
   malformedBody: 'urn:opampcp:problem:malformed-body',
   unavailable: 'urn:opampcp:problem:dependency-unavailable',
   internal: 'urn:opampcp:problem:internal-error',
+  unauthenticated: 'urn:opampcp:problem:unauthenticated',
+  forbidden: 'urn:opampcp:problem:forbidden',
+  rateLimited: 'urn:opampcp:problem:rate-limited',
+  notFound: 'urn:opampcp:problem:not-found',
+  conflict: 'urn:opampcp:problem:conflict',
 } as const;
 
 /** Thrown by controllers and services; turned into a problem+json response by ProblemFilter. */

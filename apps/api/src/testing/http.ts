@@ -16,11 +16,17 @@ export interface Reply {
  * Sends JSON to the api listening at `baseUrl()` (read at call time, so a client can be built
  * before the app listens). A string body is sent as is (malformed-JSON tests).
  */
-export function httpClient(baseUrl: () => string) {
+export function httpClient(
+  baseUrl: () => string,
+  /** Bearer token sent with every request; default: the test admin key (OPAMP_ADMIN_API_KEY). */
+  token: string | null = process.env.OPAMP_ADMIN_API_KEY ?? null,
+) {
   const call = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch(`${baseUrl()}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     return {

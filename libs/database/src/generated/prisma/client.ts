@@ -87,3 +87,28 @@ export type RolloutWave = Prisma.RolloutWaveModel
  * One agent of a rollout: its wave, its state, and what it ran before (for rollback).
  */
 export type RolloutTarget = Prisma.RolloutTargetModel
+/**
+ * Model ApiKey
+ * An API key. Only the SHA-256 of the whole key is stored.
+ */
+export type ApiKey = Prisma.ApiKeyModel
+/**
+ * Model EnrollmentToken
+ * A token agents present to the gateway (`Authorization: Bearer`). Mirrored into Redis.
+ */
+export type EnrollmentToken = Prisma.EnrollmentTokenModel
+/**
+ * Model AuditEvent
+ * One mutation through REST or GraphQL, successful or not.
+ */
+export type AuditEvent = Prisma.AuditEventModel
+/**
+ * Model CommandType
+ * What a custom command's parameters must look like.
+ */
+export type CommandType = Prisma.CommandTypeModel
+/**
+ * Model Command
+ * A command sent to one agent and its outcome: queued → sent → succeeded | failed | timed_out.
+ */
+export type Command = Prisma.CommandModel

@@ -493,6 +493,40 @@ export type IntNullableWithAggregatesFilter<$PrismaModel = never> = {
   _max?: Prisma.NestedIntNullableFilter<$PrismaModel>
 }
 
+export type EnumApiRoleFilter<$PrismaModel = never> = {
+  equals?: $Enums.ApiRole | Prisma.EnumApiRoleFieldRefInput<$PrismaModel>
+  in?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  notIn?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumApiRoleFilter<$PrismaModel> | $Enums.ApiRole
+}
+
+export type EnumApiRoleWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.ApiRole | Prisma.EnumApiRoleFieldRefInput<$PrismaModel>
+  in?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  notIn?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumApiRoleWithAggregatesFilter<$PrismaModel> | $Enums.ApiRole
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumApiRoleFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumApiRoleFilter<$PrismaModel>
+}
+
+export type EnumCommandStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.CommandState | Prisma.EnumCommandStateFieldRefInput<$PrismaModel>
+  in?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumCommandStateFilter<$PrismaModel> | $Enums.CommandState
+}
+
+export type EnumCommandStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.CommandState | Prisma.EnumCommandStateFieldRefInput<$PrismaModel>
+  in?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumCommandStateWithAggregatesFilter<$PrismaModel> | $Enums.CommandState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumCommandStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumCommandStateFilter<$PrismaModel>
+}
+
 export type NestedUuidFilter<$PrismaModel = never> = {
   equals?: string | Prisma.StringFieldRefInput<$PrismaModel>
   in?: string[] | Prisma.ListStringFieldRefInput<$PrismaModel>
@@ -925,6 +959,40 @@ export type NestedIntNullableWithAggregatesFilter<$PrismaModel = never> = {
   _sum?: Prisma.NestedIntNullableFilter<$PrismaModel>
   _min?: Prisma.NestedIntNullableFilter<$PrismaModel>
   _max?: Prisma.NestedIntNullableFilter<$PrismaModel>
+}
+
+export type NestedEnumApiRoleFilter<$PrismaModel = never> = {
+  equals?: $Enums.ApiRole | Prisma.EnumApiRoleFieldRefInput<$PrismaModel>
+  in?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  notIn?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumApiRoleFilter<$PrismaModel> | $Enums.ApiRole
+}
+
+export type NestedEnumApiRoleWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.ApiRole | Prisma.EnumApiRoleFieldRefInput<$PrismaModel>
+  in?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  notIn?: $Enums.ApiRole[] | Prisma.ListEnumApiRoleFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumApiRoleWithAggregatesFilter<$PrismaModel> | $Enums.ApiRole
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumApiRoleFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumApiRoleFilter<$PrismaModel>
+}
+
+export type NestedEnumCommandStateFilter<$PrismaModel = never> = {
+  equals?: $Enums.CommandState | Prisma.EnumCommandStateFieldRefInput<$PrismaModel>
+  in?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumCommandStateFilter<$PrismaModel> | $Enums.CommandState
+}
+
+export type NestedEnumCommandStateWithAggregatesFilter<$PrismaModel = never> = {
+  equals?: $Enums.CommandState | Prisma.EnumCommandStateFieldRefInput<$PrismaModel>
+  in?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  notIn?: $Enums.CommandState[] | Prisma.ListEnumCommandStateFieldRefInput<$PrismaModel>
+  not?: Prisma.NestedEnumCommandStateWithAggregatesFilter<$PrismaModel> | $Enums.CommandState
+  _count?: Prisma.NestedIntFilter<$PrismaModel>
+  _min?: Prisma.NestedEnumCommandStateFilter<$PrismaModel>
+  _max?: Prisma.NestedEnumCommandStateFilter<$PrismaModel>
 }
 
 

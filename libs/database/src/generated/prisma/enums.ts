@@ -41,3 +41,23 @@ export const RolloutTargetState = {
 } as const
 
 export type RolloutTargetState = (typeof RolloutTargetState)[keyof typeof RolloutTargetState]
+
+
+export const ApiRole = {
+  viewer: 'viewer',
+  operator: 'operator',
+  admin: 'admin'
+} as const
+
+export type ApiRole = (typeof ApiRole)[keyof typeof ApiRole]
+
+
+export const CommandState = {
+  queued: 'queued',
+  sent: 'sent',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  timed_out: 'timed_out'
+} as const
+
+export type CommandState = (typeof CommandState)[keyof typeof CommandState]

@@ -405,7 +405,12 @@ export const ModelName = {
   ConfigQuarantine: 'ConfigQuarantine',
   Rollout: 'Rollout',
   RolloutWave: 'RolloutWave',
-  RolloutTarget: 'RolloutTarget'
+  RolloutTarget: 'RolloutTarget',
+  ApiKey: 'ApiKey',
+  EnrollmentToken: 'EnrollmentToken',
+  AuditEvent: 'AuditEvent',
+  CommandType: 'CommandType',
+  Command: 'Command'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -421,7 +426,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "agent" | "agentEvent" | "config" | "configVersion" | "agentDesiredConfig" | "configQuarantine" | "rollout" | "rolloutWave" | "rolloutTarget"
+    modelProps: "agent" | "agentEvent" | "config" | "configVersion" | "agentDesiredConfig" | "configQuarantine" | "rollout" | "rolloutWave" | "rolloutTarget" | "apiKey" | "enrollmentToken" | "auditEvent" | "commandType" | "command"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1091,6 +1096,376 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    ApiKey: {
+      payload: Prisma.$ApiKeyPayload<ExtArgs>
+      fields: Prisma.ApiKeyFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ApiKeyFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ApiKeyFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        findFirst: {
+          args: Prisma.ApiKeyFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ApiKeyFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        findMany: {
+          args: Prisma.ApiKeyFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>[]
+        }
+        create: {
+          args: Prisma.ApiKeyCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        createMany: {
+          args: Prisma.ApiKeyCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ApiKeyCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>[]
+        }
+        delete: {
+          args: Prisma.ApiKeyDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        update: {
+          args: Prisma.ApiKeyUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        deleteMany: {
+          args: Prisma.ApiKeyDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ApiKeyUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ApiKeyUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>[]
+        }
+        upsert: {
+          args: Prisma.ApiKeyUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ApiKeyPayload>
+        }
+        aggregate: {
+          args: Prisma.ApiKeyAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateApiKey>
+        }
+        groupBy: {
+          args: Prisma.ApiKeyGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ApiKeyGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ApiKeyCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ApiKeyCountAggregateOutputType> | number
+        }
+      }
+    }
+    EnrollmentToken: {
+      payload: Prisma.$EnrollmentTokenPayload<ExtArgs>
+      fields: Prisma.EnrollmentTokenFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.EnrollmentTokenFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.EnrollmentTokenFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        findFirst: {
+          args: Prisma.EnrollmentTokenFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.EnrollmentTokenFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        findMany: {
+          args: Prisma.EnrollmentTokenFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>[]
+        }
+        create: {
+          args: Prisma.EnrollmentTokenCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        createMany: {
+          args: Prisma.EnrollmentTokenCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.EnrollmentTokenCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>[]
+        }
+        delete: {
+          args: Prisma.EnrollmentTokenDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        update: {
+          args: Prisma.EnrollmentTokenUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        deleteMany: {
+          args: Prisma.EnrollmentTokenDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.EnrollmentTokenUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.EnrollmentTokenUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>[]
+        }
+        upsert: {
+          args: Prisma.EnrollmentTokenUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$EnrollmentTokenPayload>
+        }
+        aggregate: {
+          args: Prisma.EnrollmentTokenAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateEnrollmentToken>
+        }
+        groupBy: {
+          args: Prisma.EnrollmentTokenGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.EnrollmentTokenGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.EnrollmentTokenCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.EnrollmentTokenCountAggregateOutputType> | number
+        }
+      }
+    }
+    AuditEvent: {
+      payload: Prisma.$AuditEventPayload<ExtArgs>
+      fields: Prisma.AuditEventFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.AuditEventFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.AuditEventFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        findFirst: {
+          args: Prisma.AuditEventFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.AuditEventFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        findMany: {
+          args: Prisma.AuditEventFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>[]
+        }
+        create: {
+          args: Prisma.AuditEventCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        createMany: {
+          args: Prisma.AuditEventCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.AuditEventCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>[]
+        }
+        delete: {
+          args: Prisma.AuditEventDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        update: {
+          args: Prisma.AuditEventUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        deleteMany: {
+          args: Prisma.AuditEventDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.AuditEventUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.AuditEventUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>[]
+        }
+        upsert: {
+          args: Prisma.AuditEventUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$AuditEventPayload>
+        }
+        aggregate: {
+          args: Prisma.AuditEventAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateAuditEvent>
+        }
+        groupBy: {
+          args: Prisma.AuditEventGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AuditEventGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.AuditEventCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AuditEventCountAggregateOutputType> | number
+        }
+      }
+    }
+    CommandType: {
+      payload: Prisma.$CommandTypePayload<ExtArgs>
+      fields: Prisma.CommandTypeFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.CommandTypeFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.CommandTypeFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        findFirst: {
+          args: Prisma.CommandTypeFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.CommandTypeFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        findMany: {
+          args: Prisma.CommandTypeFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>[]
+        }
+        create: {
+          args: Prisma.CommandTypeCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        createMany: {
+          args: Prisma.CommandTypeCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.CommandTypeCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>[]
+        }
+        delete: {
+          args: Prisma.CommandTypeDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        update: {
+          args: Prisma.CommandTypeUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        deleteMany: {
+          args: Prisma.CommandTypeDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.CommandTypeUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.CommandTypeUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>[]
+        }
+        upsert: {
+          args: Prisma.CommandTypeUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandTypePayload>
+        }
+        aggregate: {
+          args: Prisma.CommandTypeAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateCommandType>
+        }
+        groupBy: {
+          args: Prisma.CommandTypeGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CommandTypeGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.CommandTypeCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CommandTypeCountAggregateOutputType> | number
+        }
+      }
+    }
+    Command: {
+      payload: Prisma.$CommandPayload<ExtArgs>
+      fields: Prisma.CommandFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.CommandFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.CommandFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        findFirst: {
+          args: Prisma.CommandFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.CommandFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        findMany: {
+          args: Prisma.CommandFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>[]
+        }
+        create: {
+          args: Prisma.CommandCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        createMany: {
+          args: Prisma.CommandCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.CommandCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>[]
+        }
+        delete: {
+          args: Prisma.CommandDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        update: {
+          args: Prisma.CommandUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        deleteMany: {
+          args: Prisma.CommandDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.CommandUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.CommandUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>[]
+        }
+        upsert: {
+          args: Prisma.CommandUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$CommandPayload>
+        }
+        aggregate: {
+          args: Prisma.CommandAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateCommand>
+        }
+        groupBy: {
+          args: Prisma.CommandGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CommandGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.CommandCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.CommandCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1152,6 +1527,7 @@ export const AgentScalarFieldEnum = {
   lastSeenAt: 'lastSeenAt',
   disconnectedAt: 'disconnectedAt',
   replacedByUid: 'replacedByUid',
+  enrollmentTokenId: 'enrollmentTokenId',
   updatedAt: 'updatedAt'
 } as const
 
@@ -1276,6 +1652,97 @@ export const RolloutTargetScalarFieldEnum = {
 } as const
 
 export type RolloutTargetScalarFieldEnum = (typeof RolloutTargetScalarFieldEnum)[keyof typeof RolloutTargetScalarFieldEnum]
+
+
+export const ApiKeyScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  role: 'role',
+  secretHash: 'secretHash',
+  prefix: 'prefix',
+  bootstrap: 'bootstrap',
+  rateLimitPerMinute: 'rateLimitPerMinute',
+  createdAt: 'createdAt',
+  createdBy: 'createdBy',
+  expiresAt: 'expiresAt',
+  revokedAt: 'revokedAt',
+  revokedBy: 'revokedBy',
+  lastUsedAt: 'lastUsedAt'
+} as const
+
+export type ApiKeyScalarFieldEnum = (typeof ApiKeyScalarFieldEnum)[keyof typeof ApiKeyScalarFieldEnum]
+
+
+export const EnrollmentTokenScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  secretHash: 'secretHash',
+  prefix: 'prefix',
+  labels: 'labels',
+  createdAt: 'createdAt',
+  createdBy: 'createdBy',
+  expiresAt: 'expiresAt',
+  revokedAt: 'revokedAt',
+  revokedBy: 'revokedBy'
+} as const
+
+export type EnrollmentTokenScalarFieldEnum = (typeof EnrollmentTokenScalarFieldEnum)[keyof typeof EnrollmentTokenScalarFieldEnum]
+
+
+export const AuditEventScalarFieldEnum = {
+  id: 'id',
+  at: 'at',
+  actor: 'actor',
+  actorType: 'actorType',
+  actorRole: 'actorRole',
+  action: 'action',
+  resourceType: 'resourceType',
+  resourceId: 'resourceId',
+  interface: 'interface',
+  method: 'method',
+  path: 'path',
+  sourceIp: 'sourceIp',
+  userAgent: 'userAgent',
+  outcome: 'outcome',
+  status: 'status',
+  detail: 'detail'
+} as const
+
+export type AuditEventScalarFieldEnum = (typeof AuditEventScalarFieldEnum)[keyof typeof AuditEventScalarFieldEnum]
+
+
+export const CommandTypeScalarFieldEnum = {
+  capability: 'capability',
+  type: 'type',
+  description: 'description',
+  parametersSchema: 'parametersSchema',
+  timeoutSeconds: 'timeoutSeconds',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type CommandTypeScalarFieldEnum = (typeof CommandTypeScalarFieldEnum)[keyof typeof CommandTypeScalarFieldEnum]
+
+
+export const CommandScalarFieldEnum = {
+  id: 'id',
+  agentUid: 'agentUid',
+  kind: 'kind',
+  capability: 'capability',
+  type: 'type',
+  parameters: 'parameters',
+  state: 'state',
+  reason: 'reason',
+  result: 'result',
+  bulkId: 'bulkId',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  sentAt: 'sentAt',
+  completedAt: 'completedAt',
+  deadlineAt: 'deadlineAt'
+} as const
+
+export type CommandScalarFieldEnum = (typeof CommandScalarFieldEnum)[keyof typeof CommandScalarFieldEnum]
 
 
 export const SortOrder = {
@@ -1466,6 +1933,34 @@ export type ListEnumRolloutTargetStateFieldRefInput<$PrismaModel> = FieldRefInpu
 
 
 /**
+ * Reference to a field of type 'ApiRole'
+ */
+export type EnumApiRoleFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'ApiRole'>
+    
+
+
+/**
+ * Reference to a field of type 'ApiRole[]'
+ */
+export type ListEnumApiRoleFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'ApiRole[]'>
+    
+
+
+/**
+ * Reference to a field of type 'CommandState'
+ */
+export type EnumCommandStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'CommandState'>
+    
+
+
+/**
+ * Reference to a field of type 'CommandState[]'
+ */
+export type ListEnumCommandStateFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'CommandState[]'>
+    
+
+
+/**
  * Reference to a field of type 'Float'
  */
 export type FloatFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'Float'>
@@ -1638,6 +2133,11 @@ export type GlobalOmitConfig = {
   rollout?: Prisma.RolloutOmit
   rolloutWave?: Prisma.RolloutWaveOmit
   rolloutTarget?: Prisma.RolloutTargetOmit
+  apiKey?: Prisma.ApiKeyOmit
+  enrollmentToken?: Prisma.EnrollmentTokenOmit
+  auditEvent?: Prisma.AuditEventOmit
+  commandType?: Prisma.CommandTypeOmit
+  command?: Prisma.CommandOmit
 }
 
 /* Types for Logging */

@@ -59,7 +59,12 @@ export const ModelName = {
   ConfigQuarantine: 'ConfigQuarantine',
   Rollout: 'Rollout',
   RolloutWave: 'RolloutWave',
-  RolloutTarget: 'RolloutTarget'
+  RolloutTarget: 'RolloutTarget',
+  ApiKey: 'ApiKey',
+  EnrollmentToken: 'EnrollmentToken',
+  AuditEvent: 'AuditEvent',
+  CommandType: 'CommandType',
+  Command: 'Command'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -100,6 +105,7 @@ export const AgentScalarFieldEnum = {
   lastSeenAt: 'lastSeenAt',
   disconnectedAt: 'disconnectedAt',
   replacedByUid: 'replacedByUid',
+  enrollmentTokenId: 'enrollmentTokenId',
   updatedAt: 'updatedAt'
 } as const
 
@@ -224,6 +230,97 @@ export const RolloutTargetScalarFieldEnum = {
 } as const
 
 export type RolloutTargetScalarFieldEnum = (typeof RolloutTargetScalarFieldEnum)[keyof typeof RolloutTargetScalarFieldEnum]
+
+
+export const ApiKeyScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  role: 'role',
+  secretHash: 'secretHash',
+  prefix: 'prefix',
+  bootstrap: 'bootstrap',
+  rateLimitPerMinute: 'rateLimitPerMinute',
+  createdAt: 'createdAt',
+  createdBy: 'createdBy',
+  expiresAt: 'expiresAt',
+  revokedAt: 'revokedAt',
+  revokedBy: 'revokedBy',
+  lastUsedAt: 'lastUsedAt'
+} as const
+
+export type ApiKeyScalarFieldEnum = (typeof ApiKeyScalarFieldEnum)[keyof typeof ApiKeyScalarFieldEnum]
+
+
+export const EnrollmentTokenScalarFieldEnum = {
+  id: 'id',
+  name: 'name',
+  secretHash: 'secretHash',
+  prefix: 'prefix',
+  labels: 'labels',
+  createdAt: 'createdAt',
+  createdBy: 'createdBy',
+  expiresAt: 'expiresAt',
+  revokedAt: 'revokedAt',
+  revokedBy: 'revokedBy'
+} as const
+
+export type EnrollmentTokenScalarFieldEnum = (typeof EnrollmentTokenScalarFieldEnum)[keyof typeof EnrollmentTokenScalarFieldEnum]
+
+
+export const AuditEventScalarFieldEnum = {
+  id: 'id',
+  at: 'at',
+  actor: 'actor',
+  actorType: 'actorType',
+  actorRole: 'actorRole',
+  action: 'action',
+  resourceType: 'resourceType',
+  resourceId: 'resourceId',
+  interface: 'interface',
+  method: 'method',
+  path: 'path',
+  sourceIp: 'sourceIp',
+  userAgent: 'userAgent',
+  outcome: 'outcome',
+  status: 'status',
+  detail: 'detail'
+} as const
+
+export type AuditEventScalarFieldEnum = (typeof AuditEventScalarFieldEnum)[keyof typeof AuditEventScalarFieldEnum]
+
+
+export const CommandTypeScalarFieldEnum = {
+  capability: 'capability',
+  type: 'type',
+  description: 'description',
+  parametersSchema: 'parametersSchema',
+  timeoutSeconds: 'timeoutSeconds',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type CommandTypeScalarFieldEnum = (typeof CommandTypeScalarFieldEnum)[keyof typeof CommandTypeScalarFieldEnum]
+
+
+export const CommandScalarFieldEnum = {
+  id: 'id',
+  agentUid: 'agentUid',
+  kind: 'kind',
+  capability: 'capability',
+  type: 'type',
+  parameters: 'parameters',
+  state: 'state',
+  reason: 'reason',
+  result: 'result',
+  bulkId: 'bulkId',
+  createdBy: 'createdBy',
+  createdAt: 'createdAt',
+  sentAt: 'sentAt',
+  completedAt: 'completedAt',
+  deadlineAt: 'deadlineAt'
+} as const
+
+export type CommandScalarFieldEnum = (typeof CommandScalarFieldEnum)[keyof typeof CommandScalarFieldEnum]
 
 
 export const SortOrder = {

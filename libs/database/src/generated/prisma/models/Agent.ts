@@ -52,6 +52,7 @@ export type AgentMinAggregateOutputType = {
   lastSeenAt: Date | null
   disconnectedAt: Date | null
   replacedByUid: string | null
+  enrollmentTokenId: string | null
   updatedAt: Date | null
 }
 
@@ -71,6 +72,7 @@ export type AgentMaxAggregateOutputType = {
   lastSeenAt: Date | null
   disconnectedAt: Date | null
   replacedByUid: string | null
+  enrollmentTokenId: string | null
   updatedAt: Date | null
 }
 
@@ -96,6 +98,7 @@ export type AgentCountAggregateOutputType = {
   lastSeenAt: number
   disconnectedAt: number
   replacedByUid: number
+  enrollmentTokenId: number
   updatedAt: number
   _all: number
 }
@@ -127,6 +130,7 @@ export type AgentMinAggregateInputType = {
   lastSeenAt?: true
   disconnectedAt?: true
   replacedByUid?: true
+  enrollmentTokenId?: true
   updatedAt?: true
 }
 
@@ -146,6 +150,7 @@ export type AgentMaxAggregateInputType = {
   lastSeenAt?: true
   disconnectedAt?: true
   replacedByUid?: true
+  enrollmentTokenId?: true
   updatedAt?: true
 }
 
@@ -171,6 +176,7 @@ export type AgentCountAggregateInputType = {
   lastSeenAt?: true
   disconnectedAt?: true
   replacedByUid?: true
+  enrollmentTokenId?: true
   updatedAt?: true
   _all?: true
 }
@@ -283,6 +289,7 @@ export type AgentGroupByOutputType = {
   lastSeenAt: Date
   disconnectedAt: Date | null
   replacedByUid: string | null
+  enrollmentTokenId: string | null
   updatedAt: Date
   _count: AgentCountAggregateOutputType | null
   _avg: AgentAvgAggregateOutputType | null
@@ -331,6 +338,7 @@ export type AgentWhereInput = {
   lastSeenAt?: Prisma.DateTimeFilter<"Agent"> | Date | string
   disconnectedAt?: Prisma.DateTimeNullableFilter<"Agent"> | Date | string | null
   replacedByUid?: Prisma.UuidNullableFilter<"Agent"> | string | null
+  enrollmentTokenId?: Prisma.UuidNullableFilter<"Agent"> | string | null
   updatedAt?: Prisma.DateTimeFilter<"Agent"> | Date | string
   events?: Prisma.AgentEventListRelationFilter
 }
@@ -357,6 +365,7 @@ export type AgentOrderByWithRelationInput = {
   lastSeenAt?: Prisma.SortOrder
   disconnectedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   replacedByUid?: Prisma.SortOrderInput | Prisma.SortOrder
+  enrollmentTokenId?: Prisma.SortOrderInput | Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   events?: Prisma.AgentEventOrderByRelationAggregateInput
 }
@@ -386,6 +395,7 @@ export type AgentWhereUniqueInput = Prisma.AtLeast<{
   lastSeenAt?: Prisma.DateTimeFilter<"Agent"> | Date | string
   disconnectedAt?: Prisma.DateTimeNullableFilter<"Agent"> | Date | string | null
   replacedByUid?: Prisma.UuidNullableFilter<"Agent"> | string | null
+  enrollmentTokenId?: Prisma.UuidNullableFilter<"Agent"> | string | null
   updatedAt?: Prisma.DateTimeFilter<"Agent"> | Date | string
   events?: Prisma.AgentEventListRelationFilter
 }, "uid">
@@ -412,6 +422,7 @@ export type AgentOrderByWithAggregationInput = {
   lastSeenAt?: Prisma.SortOrder
   disconnectedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   replacedByUid?: Prisma.SortOrderInput | Prisma.SortOrder
+  enrollmentTokenId?: Prisma.SortOrderInput | Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   _count?: Prisma.AgentCountOrderByAggregateInput
   _avg?: Prisma.AgentAvgOrderByAggregateInput
@@ -445,6 +456,7 @@ export type AgentScalarWhereWithAggregatesInput = {
   lastSeenAt?: Prisma.DateTimeWithAggregatesFilter<"Agent"> | Date | string
   disconnectedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Agent"> | Date | string | null
   replacedByUid?: Prisma.UuidNullableWithAggregatesFilter<"Agent"> | string | null
+  enrollmentTokenId?: Prisma.UuidNullableWithAggregatesFilter<"Agent"> | string | null
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"Agent"> | Date | string
 }
 
@@ -470,6 +482,7 @@ export type AgentCreateInput = {
   lastSeenAt: Date | string
   disconnectedAt?: Date | string | null
   replacedByUid?: string | null
+  enrollmentTokenId?: string | null
   updatedAt?: Date | string
   events?: Prisma.AgentEventCreateNestedManyWithoutAgentInput
 }
@@ -496,6 +509,7 @@ export type AgentUncheckedCreateInput = {
   lastSeenAt: Date | string
   disconnectedAt?: Date | string | null
   replacedByUid?: string | null
+  enrollmentTokenId?: string | null
   updatedAt?: Date | string
   events?: Prisma.AgentEventUncheckedCreateNestedManyWithoutAgentInput
 }
@@ -522,6 +536,7 @@ export type AgentUpdateInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   events?: Prisma.AgentEventUpdateManyWithoutAgentNestedInput
 }
@@ -548,6 +563,7 @@ export type AgentUncheckedUpdateInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   events?: Prisma.AgentEventUncheckedUpdateManyWithoutAgentNestedInput
 }
@@ -574,6 +590,7 @@ export type AgentCreateManyInput = {
   lastSeenAt: Date | string
   disconnectedAt?: Date | string | null
   replacedByUid?: string | null
+  enrollmentTokenId?: string | null
   updatedAt?: Date | string
 }
 
@@ -599,6 +616,7 @@ export type AgentUpdateManyMutationInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -624,6 +642,7 @@ export type AgentUncheckedUpdateManyInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -657,6 +676,7 @@ export type AgentCountOrderByAggregateInput = {
   lastSeenAt?: Prisma.SortOrder
   disconnectedAt?: Prisma.SortOrder
   replacedByUid?: Prisma.SortOrder
+  enrollmentTokenId?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
 
@@ -681,6 +701,7 @@ export type AgentMaxOrderByAggregateInput = {
   lastSeenAt?: Prisma.SortOrder
   disconnectedAt?: Prisma.SortOrder
   replacedByUid?: Prisma.SortOrder
+  enrollmentTokenId?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
 
@@ -700,6 +721,7 @@ export type AgentMinOrderByAggregateInput = {
   lastSeenAt?: Prisma.SortOrder
   disconnectedAt?: Prisma.SortOrder
   replacedByUid?: Prisma.SortOrder
+  enrollmentTokenId?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
 
@@ -798,6 +820,7 @@ export type AgentCreateWithoutEventsInput = {
   lastSeenAt: Date | string
   disconnectedAt?: Date | string | null
   replacedByUid?: string | null
+  enrollmentTokenId?: string | null
   updatedAt?: Date | string
 }
 
@@ -823,6 +846,7 @@ export type AgentUncheckedCreateWithoutEventsInput = {
   lastSeenAt: Date | string
   disconnectedAt?: Date | string | null
   replacedByUid?: string | null
+  enrollmentTokenId?: string | null
   updatedAt?: Date | string
 }
 
@@ -864,6 +888,7 @@ export type AgentUpdateWithoutEventsInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -889,6 +914,7 @@ export type AgentUncheckedUpdateWithoutEventsInput = {
   lastSeenAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   disconnectedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   replacedByUid?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  enrollmentTokenId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
@@ -945,6 +971,7 @@ export type AgentSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   lastSeenAt?: boolean
   disconnectedAt?: boolean
   replacedByUid?: boolean
+  enrollmentTokenId?: boolean
   updatedAt?: boolean
   events?: boolean | Prisma.Agent$eventsArgs<ExtArgs>
   _count?: boolean | Prisma.AgentCountOutputTypeDefaultArgs<ExtArgs>
@@ -972,6 +999,7 @@ export type AgentSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   lastSeenAt?: boolean
   disconnectedAt?: boolean
   replacedByUid?: boolean
+  enrollmentTokenId?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["agent"]>
 
@@ -997,6 +1025,7 @@ export type AgentSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensi
   lastSeenAt?: boolean
   disconnectedAt?: boolean
   replacedByUid?: boolean
+  enrollmentTokenId?: boolean
   updatedAt?: boolean
 }, ExtArgs["result"]["agent"]>
 
@@ -1022,10 +1051,11 @@ export type AgentSelectScalar = {
   lastSeenAt?: boolean
   disconnectedAt?: boolean
   replacedByUid?: boolean
+  enrollmentTokenId?: boolean
   updatedAt?: boolean
 }
 
-export type AgentOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"uid" | "agentType" | "serviceName" | "serviceVersion" | "hostName" | "osType" | "description" | "capabilities" | "health" | "healthy" | "effectiveConfig" | "remoteConfigStatus" | "customCapabilities" | "labels" | "connectionState" | "transport" | "sequenceNum" | "firstSeenAt" | "lastSeenAt" | "disconnectedAt" | "replacedByUid" | "updatedAt", ExtArgs["result"]["agent"]>
+export type AgentOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"uid" | "agentType" | "serviceName" | "serviceVersion" | "hostName" | "osType" | "description" | "capabilities" | "health" | "healthy" | "effectiveConfig" | "remoteConfigStatus" | "customCapabilities" | "labels" | "connectionState" | "transport" | "sequenceNum" | "firstSeenAt" | "lastSeenAt" | "disconnectedAt" | "replacedByUid" | "enrollmentTokenId" | "updatedAt", ExtArgs["result"]["agent"]>
 export type AgentInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   events?: boolean | Prisma.Agent$eventsArgs<ExtArgs>
   _count?: boolean | Prisma.AgentCountOutputTypeDefaultArgs<ExtArgs>
@@ -1081,6 +1111,10 @@ export type $AgentPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
      * Set when the server reassigned this agent a new instance_uid.
      */
     replacedByUid: string | null
+    /**
+     * The enrollment token the agent first connected with (null: none, or the shared secret).
+     */
+    enrollmentTokenId: string | null
     updatedAt: Date
   }, ExtArgs["result"]["agent"]>
   composites: {}
@@ -1527,6 +1561,7 @@ export interface AgentFieldRefs {
   readonly lastSeenAt: Prisma.FieldRef<"Agent", 'DateTime'>
   readonly disconnectedAt: Prisma.FieldRef<"Agent", 'DateTime'>
   readonly replacedByUid: Prisma.FieldRef<"Agent", 'String'>
+  readonly enrollmentTokenId: Prisma.FieldRef<"Agent", 'String'>
   readonly updatedAt: Prisma.FieldRef<"Agent", 'DateTime'>
 }
     
