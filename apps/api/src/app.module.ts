@@ -8,7 +8,9 @@ import { DatabaseModule, PrismaService } from '@opamp/database';
 import { HealthModule, HealthService } from '@opamp/telemetry';
 import { AgentsModule } from './agents/agents.module.js';
 import { API_CONFIG, type ApiConfig } from './api.config.js';
+import { AuthModule } from './auth/auth.module.js';
 import { ConfigsModule } from './configs/configs.module.js';
+import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { BusModule } from './redis/bus.module.js';
 import { RolloutsModule } from './rollouts/rollouts.module.js';
 
@@ -41,9 +43,11 @@ export class ApiAppModule {
         HealthModule,
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.API_DB_POOL_SIZE }),
         BusModule,
+        AuthModule,
         AgentsModule,
         ConfigsModule,
         RolloutsModule,
+        EnrollmentModule,
       ],
       providers: [
         { provide: API_CONFIG, useValue: config },

@@ -97,6 +97,9 @@ export class ProblemFilter implements ExceptionFilter {
         `${req.method} ${problem.instance} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
       );
     }
+    if (err instanceof ProblemException && !res.headersSent) {
+      for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+    }
     if (res.headersSent) {
       res.end();
       return;

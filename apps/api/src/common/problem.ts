@@ -42,7 +42,11 @@ export const ProblemType = {
 
 /** Thrown by controllers and services; turned into a problem+json response by ProblemFilter. */
 export class ProblemException extends Error {
-  constructor(readonly problem: Omit<ProblemDetails, 'instance'>) {
+  constructor(
+    readonly problem: Omit<ProblemDetails, 'instance'>,
+    /** Response headers that go with the problem (WWW-Authenticate, Retry-After, RateLimit-*). */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
     super(problem.detail);
     this.name = 'ProblemException';
   }
