@@ -8,8 +8,12 @@
 // Environment (all optional): GATEWAY_PORT (4320), FLEET_PORT (4330), API_PORT (8080),
 // ROLLOUT_WORKER_PORT (4340), OPAMP_POSTGRES_PORT (54329), OPAMP_REDIS_PORT (63790), OPAMP_DATA_DIR (.data),
 // OPAMP_STOP_TIMEOUT_MS (20000); anything else is passed through to the apps.
+//
+// The api's first admin key: OPAMP_ADMIN_API_KEY when set; otherwise the key kept in
+// <data dir>/admin-api-key (mode 0600), generated and printed on the first start.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -17,6 +21,26 @@ import { applyMigrations } from '../libs/database/src/migrate.js';
 import { GATEWAY_NODE_ARGS } from '../apps/gateway/src/gateway.runtime.js';
 import { build } from './build.js';
 import { devInfraOptions, REPO_ROOT, startInfra, type RunningInfra } from './infra.js';
+
+/**
+ * The admin API key for this data folder: OPAMP_ADMIN_API_KEY, else the saved one, else a new one
+ * (saved with mode 0600). `created` is true only when it was generated now.
+ */
+export function adminApiKey(
+  dataDir: string,
+  fromEnv = process.env.OPAMP_ADMIN_API_KEY,
+): { key: string; file?: string; created: boolean } {
+  if (fromEnv) return { key: fromEnv, created: false };
+  const file = path.join(dataDir, 'admin-api-key');
+  if (existsSync(file)) {
+    const saved = readFileSync(file, 'utf8').trim();
+    if (saved.length >= 32) return { key: saved, file, created: false };
+  }
+  const key = `opk_${randomBytes(32).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { key, file, created: true };
+}
 
 interface AppSpec {
   name: 'gateway' | 'fleet' | 'api' | 'rollout-worker';
@@ -190,8 +214,10 @@ async function main(): Promise<number> {
     const result = await applyMigrations(infra.databaseUrl, undefined, { log: (m) => say(m) });
     say(result.applied.length ? `applied ${result.applied.length} migration(s)` : 'database schema is up to date');
 
+    const admin = adminApiKey(options.dataDir);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      OPAMP_ADMIN_API_KEY: admin.key,
       DATABASE_URL: infra.databaseUrl,
       REDIS_URL: infra.redisUrl,
       ...Object.fromEntries(APPS.map((a) => [a.portEnv, String(a.port)])),
@@ -238,7 +264,15 @@ async function main(): Promise<number> {
             `  OpAMP (HTTP)        http://localhost:${port('gateway')}/v1/opamp`,
           ]
         : []),
-      ...(has('api') ? [`  REST API            http://localhost:${port('api')}/api/v1/agents`] : []),
+      ...(has('api')
+        ? [
+            `  REST API            http://localhost:${port('api')}/api/v1 (OpenAPI: /api/v1/openapi.json, GraphQL: /graphql)`,
+            admin.created
+              ? `  Admin API key       ${admin.key}\n                      (generated now; kept in ${admin.file}, shown only this once)`
+              : `  Admin API key       ${admin.file ? `in ${admin.file}` : 'OPAMP_ADMIN_API_KEY'}`,
+            `  CLI                 npx opampctl login --url http://localhost:${port('api')} --key <admin API key>`,
+          ]
+        : []),
       `  Metrics             ${apps.map((a) => `http://localhost:${a.spec.port}/metrics (${a.spec.name})`).join(', ') || '-'}`,
       `  Health              /healthz and /readyz on each of the ports above`,
       `  Postgres            ${infra.databaseUrl}`,

@@ -3,7 +3,7 @@
 // and a private data folder so it never collides with the test infrastructure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/infra.js';
@@ -48,6 +48,8 @@ function npmStart(env: Record<string, string>): StartRun {
       // The test run's own infra URLs must not leak into the apps `npm start` launches.
       DATABASE_URL: '',
       REDIS_URL: '',
+      // No key given: `npm start` must generate the first admin key itself.
+      OPAMP_ADMIN_API_KEY: '',
       OPAMP_DATA_DIR: dataDir,
       FLEET_FLUSH_INTERVAL_MS: '100',
       FLEET_LAST_SEEN_PERSIST_SECONDS: '0',
@@ -90,7 +92,16 @@ describe('npm start', () => {
     await untilRunning(first);
     const out = first.output();
     expect(out).toContain(`ws://localhost:${env.GATEWAY_PORT}/v1/opamp`);
-    expect(out).toContain(`http://localhost:${env.API_PORT}/api/v1/agents`);
+    expect(out).toContain(`http://localhost:${env.API_PORT}/api/v1`);
+    // The first start generates an admin key, prints it once and keeps it (mode 0600) in the data folder.
+    const printed = /Admin API key\s+(opk_[A-Za-z0-9_-]{43})/.exec(out)?.[1];
+    expect(printed, out).toBeDefined();
+    const keyFile = path.join(dataDir, 'admin-api-key');
+    expect((await readFile(keyFile, 'utf8')).trim()).toBe(printed);
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    const auth = { headers: { authorization: `Bearer ${printed!}` } };
+    expect((await fetch(`${apiUrl}?limit=1`)).status).toBe(401);
+    expect((await fetch(`${apiUrl}?limit=1`, auth)).status).toBe(200);
     for (const port of [env.GATEWAY_PORT, env.FLEET_PORT, env.API_PORT, env.ROLLOUT_WORKER_PORT]) {
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     }
@@ -107,7 +118,7 @@ describe('npm start', () => {
     });
     expect(res.status).toBe(200);
     expect(decodeS2A(res.body).errorResponse).toBeUndefined();
-    await waitFor(async () => (await fetch(`${apiUrl}/${uidText(uid)}`)).status === 200, {
+    await waitFor(async () => (await fetch(`${apiUrl}/${uidText(uid)}`, auth)).status === 200, {
       timeoutMs: 15_000,
       description: 'the agent to reach Postgres',
     });
@@ -120,7 +131,10 @@ describe('npm start', () => {
 
     const second = npmStart(env);
     await untilRunning(second);
-    const agent = (await (await fetch(`${apiUrl}/${uidText(uid)}`)).json()) as {
+    // The second start reuses the saved key and does not print it again.
+    expect(second.output()).not.toContain(printed!);
+    expect(second.output()).toContain(`Admin API key       in ${keyFile}`);
+    const agent = (await (await fetch(`${apiUrl}/${uidText(uid)}`, auth)).json()) as {
       description: { identifying: Record<string, string>; nonIdentifying: Record<string, string> };
     };
     expect(agent.description.identifying['service.name']).toBe('fluent-bit');
