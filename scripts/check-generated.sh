@@ -38,3 +38,7 @@ if ! diff -ru "$ROOT/$GEN_DIR" "$TMP/$GEN_DIR" >"$TMP/gen.diff"; then
 fi
 
 echo "check-generated: $GEN_DIR is up to date."
+
+# The GraphQL schema document: what the SDL and resolvers of apps/api/src/graphql print (they are
+# also checked to agree with each other and with the role map while the schema is built).
+(cd "$ROOT" && node --import @swc-node/register/esm-register scripts/graphql-schema.ts --check)

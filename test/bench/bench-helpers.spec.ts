@@ -9,6 +9,7 @@ import {
   toJson,
   type BenchReport,
 } from './report.js';
+import { apiSection } from './api-stats.js';
 import { histogramBuckets } from './processes.js';
 import { httpGroup } from './scenarios.js';
 import {
@@ -101,7 +102,8 @@ describe('bench statistics', () => {
 describe('bench options', () => {
   it('defaults to every scenario with 1 and 2 replicas', () => {
     const o = parseBenchOptions([]);
-    expect(o.scenarios).toEqual(['a', 'b', 'c', 'd', 'pg', 'rollout']);
+    expect(o.scenarios).toEqual(['a', 'b', 'c', 'd', 'pg', 'rollout', 'api']);
+    expect(o.apiAgents).toBe(100_000);
     expect(o.replicas).toEqual([1, 2]);
     expect(o.agents).toEqual([10_000, 50_000]);
     expect(o.out).toBe('docs');
@@ -202,5 +204,43 @@ describe('bench report', () => {
   it('writes JSON without NaN', () => {
     const json = toJson({ ...report, durationSeconds: NaN });
     expect(JSON.parse(json).durationSeconds).toBeNull();
+  });
+});
+
+describe('api scenario section', () => {
+  it('renders the page walk against its pg baseline, the first pages, the summary and the rollout creation', () => {
+    const lat = (p50: number, p99: number) => ({ count: 10, p50, p90: p99, p99, max: p99, mean: p50 });
+    const report = { startedAt: 't0' } as BenchReport;
+    const md = apiSection(
+      {
+        startedAt: 't0',
+        command: 'npm run bench',
+        machineNote: '',
+        results: [
+          {
+            agents: 100_000,
+            seedSeconds: 5,
+            selector: 'env=prod',
+            pageSize: 100,
+            walked: 30_000,
+            matching: 30_000,
+            pages: 300,
+            apiMs: lat(8, 20),
+            pgMs: lat(2, 5),
+            walkSeconds: 4,
+            firstPages: [{ query: 'q=x&limit=100', runs: 30, items: 100, apiMs: lat(6, 9) }],
+            summaryMs: lat(300, 400),
+            rollout: { targets: 100_000, state: 'running', createSeconds: 6, baselineSeconds: 0.5 },
+          },
+        ],
+      },
+      report,
+    );
+    expect(md).toContain('### Platform API latency');
+    expect(md).toContain(
+      '| every page of `?selector=env=prod&limit=100` | 300 | 30,000 of 30,000 | 8.0 | 20.0 | 20.0 | 2.0 / 5.0 | **4.0** / 4.0 |',
+    );
+    expect(md).toContain('first page of `?q=x&limit=100`');
+    expect(md).toMatch(/rollout over 100,000 targets .* took \*\*6\.00 s\*\*; .* 0\.50 s \(ratio 12\.0/);
   });
 });

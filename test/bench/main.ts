@@ -29,6 +29,7 @@ import {
 } from './report.js';
 import { scenarioHttp, scenarioMemory, scenarioPostgres, scenarioStorm, scenarioThroughput } from './scenarios.js';
 import { scenarioRollout } from './rollout-scenario.js'; // rollout scenario
+import { scenarioApi } from './api-scenario.js'; // api scenario
 
 /**
  * .data/bench, or .data/bench-<postgres port> when the ports were changed, so that two runs on
@@ -223,6 +224,7 @@ async function main(argv: string[]): Promise<number> {
       d: async () => void (report.storm = run(await scenarioStorm(ctx))),
       pg: async () => void (report.postgres = run(await scenarioPostgres(ctx))),
       rollout: async () => void (report.rollout = run(await scenarioRollout(ctx))), // rollout scenario
+      api: async () => void (report.api = run(await scenarioApi(ctx))), // api scenario
     };
     for (const scenario of opts.scenarios) {
       if (aborted) break;

@@ -3,7 +3,7 @@
 // a flag wins over the variable. Pure: parseBenchOptions returns options or throws UsageError.
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['a', 'b', 'c', 'd', 'pg', 'rollout'] as const;
+export const SCENARIOS = ['a', 'b', 'c', 'd', 'pg', 'rollout', 'api'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -41,6 +41,9 @@ export interface BenchOptions {
   rolloutRate: number;
   rolloutReplicas: number[];
   rolloutTimeout: number;
+  // --- api scenario (test/bench/api-scenario.ts) ---
+  /** (api) agents seeded into Postgres for the REST latency measurements. */
+  apiAgents: number;
   /** Heartbeat interval offered by the fleet (a, d, pg). */
   heartbeat: number;
   /** Client worker processes (at least; more when the agents need more file descriptors). */
@@ -74,8 +77,9 @@ Scenarios (--scenario, comma-separated; default all):
   d   reconnect storm: every gateway is killed (-9) and restarted; time until all agents are back
   pg  Postgres rows written per agent per minute while agents heartbeat
   rollout  staged rollout to N agents through api + rollout worker: time vs soak, apply rate, PG rows per agent
+  api      REST latency over N seeded agents: selector pages vs the same SQL in pg, search, sorts, summary, rollout creation
 
-  --scenario LIST        a,b,c,d,pg,rollout
+  --scenario LIST        a,b,c,d,pg,rollout,api
   --replicas LIST        gateway+fleet replica counts to compare (default 1,2)
   --agents LIST          (a) agent levels (default 10000,50000; capped by the open-files limit)
   --ramp N               agents started per second outside admission tests (default 2000)
@@ -98,6 +102,7 @@ Scenarios (--scenario, comma-separated; default all):
   --rollout-rate N       (rollout) maxRestartsPerSecond (default 500)
   --rollout-replicas L   (rollout) replica counts (default 1)
   --rollout-timeout S    (rollout) give up waiting for completed after (default 900)
+  --api-agents N         (api) agents seeded into Postgres (default 100000)
   --heartbeat S          heartbeat interval offered by the fleet (default 30)
   --workers N            client processes, at least (default 2)
   --base-port P          gateways on P.., fleets on P+10.., baseline on P+20 (default 4500)
@@ -111,7 +116,7 @@ Scenarios (--scenario, comma-separated; default all):
 `;
 
 const FLAGS = {
-  scenario: 'a,b,c,d,pg,rollout',
+  scenario: 'a,b,c,d,pg,rollout,api',
   replicas: '1,2',
   agents: '10000,50000',
   ramp: '2000',
@@ -134,6 +139,7 @@ const FLAGS = {
   'rollout-rate': '500',
   'rollout-replicas': '1',
   'rollout-timeout': '900',
+  'api-agents': '100000',
   heartbeat: '30',
   workers: '2',
   'base-port': '4500',
@@ -230,6 +236,7 @@ export function parseBenchOptions(argv: string[], env: Record<string, string | u
     rolloutRate: positiveInt('rollout-rate', get('rollout-rate'), 1, 10_000),
     rolloutReplicas: intList('rollout-replicas', get('rollout-replicas'), 1, 8),
     rolloutTimeout: positiveInt('rollout-timeout', get('rollout-timeout'), 30, 86_400),
+    apiAgents: positiveInt('api-agents', get('api-agents'), 1, 10_000_000),
     heartbeat: positiveInt('heartbeat', get('heartbeat'), 1, 86_400),
     workers: positiveInt('workers', get('workers'), 1, 64),
     basePort: positiveInt('base-port', get('base-port'), 1024, 65_000),

@@ -1,10 +1,12 @@
 import { commonEnv, databaseEnv, int, loadEnv, str, type EnvOf } from '@opamp/config';
+import { commandsEnv } from './commands/commands.config.js';
 
 const roleNames = ['viewer', 'operator', 'admin'];
 
 export const apiEnv = {
   ...commonEnv,
   ...databaseEnv,
+  ...commandsEnv,
   API_PORT: int({
     default: 8080,
     min: 0,

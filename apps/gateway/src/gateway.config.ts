@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { bool, commonEnv, int, loadEnv, str, type EnvOf } from '@opamp/config';
+import { bool, commonEnv, int, loadEnv, oneOf, str, type EnvOf } from '@opamp/config';
 
 const MiB = 1024 * 1024;
 
@@ -26,7 +26,13 @@ export const gatewayEnv = {
   }),
   OPAMP_ENROLLMENT_SECRET: str({
     optional: true,
-    description: 'When set, agents must send `Authorization: Bearer <secret>` (HTTP and WS upgrade) or get 401.',
+    description:
+      'A shared secret agents may send as `Authorization: Bearer <secret>` instead of an enrollment token. When set, agents without a credential get 401 (as with GATEWAY_AGENT_AUTH=token).',
+  }),
+  GATEWAY_AGENT_AUTH: oneOf(['open', 'token'] as const, {
+    default: 'open',
+    description:
+      'Agent authentication (docs/enrollment.md). `open`: agents without `Authorization` are admitted; `token`: a usable enrollment token or OPAMP_ENROLLMENT_SECRET is required. In both modes a Bearer that is neither gets 401.',
   }),
   GATEWAY_ADMISSION_RATE: int({
     default: 500,

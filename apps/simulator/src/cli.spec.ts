@@ -79,6 +79,28 @@ describe('parseSimulatorArgs', () => {
     });
   });
 
+  it('parses the custom command flags', () => {
+    expect(parse()).toMatchObject({ commandReplies: false, failCommandTypes: [], ignoreCommandTypes: [] });
+    expect(parse().customCapabilities).toBeUndefined();
+    const c = parse(
+      '--custom-capability',
+      'com.example.fluentbit',
+      '--custom-capability',
+      'io.opampcp.simulator.echo',
+      '--command-replies',
+      '--fail-command-type',
+      'pause',
+      '--ignore-command-type',
+      'slow',
+    );
+    expect(c).toMatchObject({
+      customCapabilities: ['com.example.fluentbit', 'io.opampcp.simulator.echo'],
+      commandReplies: true,
+      failCommandTypes: ['pause'],
+      ignoreCommandTypes: ['slow'],
+    });
+  });
+
   it('takes several --url as failover endpoints, normalised to the transport', () => {
     const c = parse('--transport', 'http', '--url', 'ws://gw-a:4320/v1/opamp', '--url', 'wss://gw-b/v1/opamp');
     expect(c.url).toBe('http://gw-a:4320/v1/opamp');
@@ -101,6 +123,8 @@ describe('parseSimulatorArgs', () => {
     [['--label', 'novalue'], /KEY=VALUE/],
     [['--capabilities', 'Bogus'], /unknown capability "Bogus"/],
     [['--whatever'], /Unknown option/],
+    [['--custom-capability', 'not a name'], /reverse-FQDN/],
+    [['--fail-command-type', 'x'], /need --command-replies/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseSimulatorArgs(argv)).toThrow(UsageError);
     expect(() => parseSimulatorArgs(argv)).toThrow(message);

@@ -25,6 +25,12 @@ export interface SimulatorConfig {
   gzip: boolean;
   fullStateOnReconnect: boolean;
   statusIntervalSeconds: number;
+  /** Custom capabilities to declare (default: the simulator's echo capability). */
+  customCapabilities?: string[];
+  /** Answer custom commands by the reply convention (docs/commands.md) instead of echoing. */
+  commandReplies: boolean;
+  failCommandTypes: string[];
+  ignoreCommandTypes: string[];
 }
 
 export class UsageError extends Error {
@@ -57,6 +63,11 @@ Simulates N OpAMP agents (Fluent Bit-like) in one process.
   --restart-delay-ms MS      downtime of a simulated restart (default 1000)
   --gzip                     gzip HTTP request bodies
   --full-state-on-reconnect  send a full report after every WS reconnect
+  --custom-capability CAP    custom capability to declare, repeatable (default io.opampcp.simulator.echo)
+  --command-replies          answer custom commands (data: JSON with commandId) by the reply convention of
+                             docs/commands.md instead of echoing them
+  --fail-command-type TYPE   with --command-replies: answer commands of this type with status "failed", repeatable
+  --ignore-command-type TYPE with --command-replies: never answer commands of this type (they time out), repeatable
   --status-interval SECONDS  status line period (default 5)
   -h, --help                 this text
 `;
@@ -145,6 +156,10 @@ export function parseSimulatorArgs(argv: string[]): SimulatorConfig | 'help' {
         'restart-delay-ms': { type: 'string' },
         gzip: { type: 'boolean' },
         'full-state-on-reconnect': { type: 'boolean' },
+        'custom-capability': { type: 'string', multiple: true },
+        'command-replies': { type: 'boolean' },
+        'fail-command-type': { type: 'string', multiple: true },
+        'ignore-command-type': { type: 'string', multiple: true },
         'status-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -158,6 +173,15 @@ export function parseSimulatorArgs(argv: string[]): SimulatorConfig | 'help' {
   if (transport !== 'ws' && transport !== 'http')
     throw new UsageError(`--transport must be ws or http, got "${transport}"`);
   const defaultUrl = transport === 'ws' ? 'ws://127.0.0.1:4320/v1/opamp' : 'http://127.0.0.1:4320/v1/opamp';
+  const customCapabilities = v['custom-capability']?.map((c) => c.trim());
+  for (const c of customCapabilities ?? []) {
+    if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(c)) {
+      throw new UsageError(`--custom-capability must be a reverse-FQDN name (optionally /version), got "${c}"`);
+    }
+  }
+  if (!(v['command-replies'] ?? false) && (v['fail-command-type'] || v['ignore-command-type'])) {
+    throw new UsageError('--fail-command-type and --ignore-command-type need --command-replies');
+  }
   const labels: Record<string, string> = {};
   for (const raw of v.label ?? []) {
     const [k, val] = parseLabel(raw);
@@ -184,5 +208,9 @@ export function parseSimulatorArgs(argv: string[]): SimulatorConfig | 'help' {
     gzip: v.gzip ?? false,
     fullStateOnReconnect: v['full-state-on-reconnect'] ?? false,
     statusIntervalSeconds: num('status-interval', v['status-interval'], 5, { min: 0.1 }),
+    ...(customCapabilities ? { customCapabilities } : {}),
+    commandReplies: v['command-replies'] ?? false,
+    failCommandTypes: v['fail-command-type'] ?? [],
+    ignoreCommandTypes: v['ignore-command-type'] ?? [],
   };
 }

@@ -69,6 +69,10 @@ export class AgentFleet {
       token: c.token,
       gzip: c.gzip,
       fullStateOnReconnect: c.fullStateOnReconnect,
+      ...(c.customCapabilities ? { customCapabilities: c.customCapabilities } : {}),
+      commandReplies: c.commandReplies,
+      failCommandTypes: c.failCommandTypes,
+      ignoreCommandTypes: c.ignoreCommandTypes,
       ...this.overrides,
     };
   }

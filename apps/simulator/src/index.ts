@@ -10,6 +10,7 @@ export {
   type SimulatedAgentEvents,
   type SimulatedAgentOptions,
 } from './simulated-agent.js';
+export { decideCommandReply, type CommandReplyDecision, type CommandReplyOptions } from './command-replies.js';
 export { AgentFleet, formatStatus, formatSummary, type FleetSnapshot } from './fleet.js';
 export { parseSimulatorArgs, parseCapabilities, type SimulatorConfig } from './cli.js';
 export { Backoff, DEFAULT_BACKOFF, parseRetryAfter, type BackoffOptions } from './backoff.js';

@@ -440,6 +440,40 @@ describe('SimulatedAgent: commands and custom messages', () => {
     });
   });
 
+  it('with commandReplies, answers custom commands by the reply convention and echoes the rest', async () => {
+    const { agent, t } = make('ws', { commandReplies: true, failCommandTypes: ['bad'], ignoreCommandTypes: ['mute'] });
+    await agent.start();
+    await until(() => t().sent.length === 1);
+    const command = (type: string, commandId: string) => ({
+      ...ack(t().sent[0]!),
+      customMessage: {
+        capability: ECHO_CAPABILITY,
+        type,
+        data: new TextEncoder().encode(JSON.stringify({ commandId, parameters: { n: 1 } })),
+      },
+    });
+    t().push(command('good', 'c-ok'));
+    t().push(command('mute', 'c-mute'));
+    t().push(command('bad', 'c-bad'));
+    t().push({
+      ...ack(t().sent[0]!),
+      customMessage: { capability: ECHO_CAPABILITY, type: 'raw', data: Uint8Array.of(9) },
+    });
+    await until(() => t().sent.length === 4, 'three answers');
+    const answers = t()
+      .sent.slice(1)
+      .map((m) => m.customMessage!);
+    expect(answers.map((m) => [m.capability, m.type])).toEqual([
+      [ECHO_CAPABILITY, 'good'],
+      [ECHO_CAPABILITY, 'bad'],
+      [ECHO_CAPABILITY, 'raw'],
+    ]);
+    const body = (i: number): unknown => JSON.parse(new TextDecoder().decode(answers[i]!.data));
+    expect(body(0)).toMatchObject({ commandId: 'c-ok', status: 'succeeded', result: { parameters: { n: 1 } } });
+    expect(body(1)).toMatchObject({ commandId: 'c-bad', status: 'failed', error: expect.any(Object) });
+    expect(answers[2]!.data).toEqual(Uint8Array.of(9));
+  });
+
   it('ignores custom messages for undeclared capabilities', async () => {
     const { agent, t } = make('ws');
     await agent.start();

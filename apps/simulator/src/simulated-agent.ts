@@ -8,6 +8,7 @@
 //    heartbeat_interval_seconds is honoured when ReportsHeartbeat is set;
 //  - remote config: APPLYING, then APPLIED + the new effective config (or FAILED with an error);
 //  - restart command: agent_disconnect, close, then a new process (seq 0, full report);
+//  - custom commands (optional): replies by the convention of docs/commands.md;
 //  - throttling: UNAVAILABLE + retry_info, 429/503 + Retry-After, exponential backoff with jitter;
 //  - agent_disconnect + WS close 1000 on stop().
 //
@@ -41,6 +42,7 @@ import {
   uuidv7,
 } from '@opamp/protocol';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { decideCommandReply } from './command-replies.js';
 import { EndpointList } from './endpoints.js';
 import { HttpTransport } from './http-transport.js';
 import {
@@ -113,6 +115,16 @@ export interface SimulatedAgentOptions {
   customCapabilities?: string[];
   /** Echo custom messages of a declared capability back to the server. Default true. */
   echoCustomMessages?: boolean;
+  /**
+   * Answer custom commands (data: JSON with a `commandId`) by the reply convention of
+   * docs/commands.md instead of echoing them: status "succeeded" with a result, "failed" for
+   * `failCommandTypes`, and no answer at all for `ignoreCommandTypes`. Default false.
+   */
+  commandReplies?: boolean;
+  /** With commandReplies: message types answered with status "failed". */
+  failCommandTypes?: string[];
+  /** With commandReplies: message types never answered (the server times the command out). */
+  ignoreCommandTypes?: string[];
   /** Send a full report after every WS reconnect instead of a compressed one. Default false. */
   fullStateOnReconnect?: boolean;
   /** Effective config of a fresh agent. Default: one fluent-bit YAML file. */
@@ -1067,6 +1079,18 @@ export class SimulatedAgent extends EventEmitter<SimulatedAgentEvents> {
     }
     this.stats.customMessagesReceived++;
     this.emit('customMessage', m);
+    if (this.opts.commandReplies) {
+      const decision = decideCommandReply(m.type, m.data, this.uid, {
+        failTypes: this.opts.failCommandTypes,
+        ignoreTypes: this.opts.ignoreCommandTypes,
+      });
+      if (decision.kind === 'ignore') return;
+      if (decision.kind === 'reply') {
+        this.queueCustom({ capability: m.capability, type: m.type, data: decision.data });
+        this.requestSend();
+        return;
+      }
+    }
     if (this.opts.echoCustomMessages ?? true) {
       this.queueCustom({ capability: m.capability, type: m.type, data: copyBytes(m.data) });
       this.requestSend();

@@ -1,4 +1,5 @@
 export * from './keys.js';
+export * from './enrollment-tokens.js';
 export * from './shard.js';
 export * from './envelopes.js';
 export * from './redis.js';

@@ -19,6 +19,15 @@ export const StreamKeys = {
   commandEvents: 'opamp:command-events',
 } as const;
 
+/** Field of an entry of the JSON event streams (agentEvents, commandEvents) that holds the event. */
+export const EVENT_FIELD = 'event';
+
+/** Approximate caps (XADD MAXLEN ~) of the JSON event streams: they are history for readers, not queues. */
+export const StreamMaxLen = {
+  agentEvents: 100_000,
+  commandEvents: 10_000,
+} as const;
+
 /** BullMQ queue names (BullMQ prefixes its own keys with `bull:`). */
 export const QueueNames = {
   /** Rollout steps: one `advance` job per active rollout at a time, plus the periodic sweep. */

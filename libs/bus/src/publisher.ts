@@ -88,6 +88,26 @@ export class BusPublisher {
     if (failed) throw failed[0]!;
   }
 
+  /**
+   * Appends different envelopes (e.g. one command, with its own id, per agent) in one pipeline:
+   * one round trip. Resolves with one entry per envelope, in order: null when it was appended,
+   * else the error, so a caller knows exactly which ones did not go out. Rejects only when the
+   * pipeline did not run at all.
+   */
+  async publishInboundBatch(
+    envelopes: ReadonlyArray<InboundEnvelopeInit & { instanceUid: Uint8Array }>,
+  ): Promise<Array<Error | null>> {
+    if (envelopes.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const envelope of envelopes) {
+      const key = StreamKeys.inbound(this.shardFor(envelope.instanceUid));
+      pipeline.xadd(key, 'MAXLEN', '~', this.limits.inboundMaxLen, '*', ENVELOPE_FIELD, encodeInbound(envelope));
+    }
+    const results = await pipeline.exec();
+    if (!results) throw new Error('the Redis pipeline was not executed');
+    return results.map(([err]) => err);
+  }
+
   /** Appends to a gateway's outbound stream. */
   async publishOutbound(gatewayId: string, envelope: OutboundEnvelopeInit): Promise<void> {
     const key = StreamKeys.outbound(gatewayId);

@@ -149,10 +149,13 @@ export function loadEnv<S extends EnvSchema>(
   return Object.freeze(out) as EnvOf<S>;
 }
 
+/** A table cell's text: a literal `|` (e.g. the `open|token` kind of oneOf) must not end the cell. */
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
+
 /** Markdown rows for the README's configuration table. */
 export function describeEnv(schema: EnvSchema): string[] {
   return Object.entries(schema).map(
     ([name, spec]) =>
-      `| \`${name}\` | ${spec.kind} | ${spec.defaultText === undefined || spec.defaultText === '' ? '—' : `\`${spec.defaultText}\``} | ${spec.description} |`,
+      `| \`${name}\` | ${cell(spec.kind)} | ${spec.defaultText === undefined || spec.defaultText === '' ? '—' : `\`${cell(spec.defaultText)}\``} | ${cell(spec.description)} |`,
   );
 }

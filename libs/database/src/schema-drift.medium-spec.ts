@@ -42,7 +42,7 @@ describe('schema.prisma and the migrations', () => {
     const edited = schema
       .replace(/serviceName(\s+)String\?/, 'serviceName$1String')
       .replace(/capabilities(\s+)BigInt(\s+)@default\(0\)/, 'capabilities$1Int$2@default(7)')
-      .replace('@@index([agentType])', '@@index([agentType, hostName])')
+      .replace('@@index([agentType, uid])', '@@index([agentType, hostName])')
       .replace('\n  offline\n', '\n  offline\n  retired\n')
       .replace(/@@map\("agent_events"\)/, 'extra String?\n  @@map("agent_events")')
       .replace('onDelete: Cascade', 'onDelete: Restrict');
@@ -56,7 +56,7 @@ describe('schema.prisma and the migrations', () => {
         'Agent.capabilities: column type is int8 in the database, the schema needs int4',
         'Agent.capabilities: default is 0 in the database, 7 in the schema',
         'index agents_agent_type_host_name_idx on agents(agent_type, host_name): missing in the database',
-        'index agents_agent_type_idx on agents(agent_type) exists in the database but not in the schema',
+        'index agents_agent_type_uid_idx on agents(agent_type, uid) exists in the database but not in the schema',
         'enum AgentConnectionState: database values [connected, disconnected, offline] ≠ schema values [connected, disconnected, offline, retired]',
         'AgentEvent.extra: column "agent_events"."extra" is missing in the database',
         'foreign key agent_events_agent_uid_fkey (AgentEvent.agent): ON DELETE is Cascade in the database, Restrict in the schema',

@@ -13,6 +13,11 @@
 // on labels and description can answer, so selective queries do not scan the table. The
 // pre-filter is implied by the exact condition (a value can only equal "v" if some layer holds
 // the JSON string "v", or the JSON number / boolean spelled v), so it never drops a match.
+// Behind a pre-filter the exact condition is written `COALESCE(<exact>, false)`: the same rows,
+// but Postgres estimates it at 50 % instead of 0.5 %. The pre-filter's estimate (from the GIN
+// index statistics) then carries the selectivity, so a selector matching 30 % of 100,000 agents
+// is read in uid order from the primary key (2 ms a page) instead of fetching all 30,000 matches
+// and sorting them for every page (55 ms), while a selective one still uses the GIN indexes.
 import type { LabelSelector, SelectorRequirement } from '@opamp/domain';
 import { Prisma } from './generated/prisma/client.js';
 
@@ -70,14 +75,14 @@ export function requirementSql(r: SelectorRequirement, alias = 'a'): Prisma.Sql 
     case 'equals': {
       const exact = Prisma.sql`${v} = ${r.values[0]!}::text`;
       const pre = containmentPrefilter(r.key, r.values, a);
-      return pre ? Prisma.sql`(${pre} AND ${exact})` : exact;
+      return pre ? Prisma.sql`(${pre} AND COALESCE(${exact}, false))` : exact;
     }
     case 'notEquals':
       return Prisma.sql`${v} IS DISTINCT FROM ${r.values[0]!}::text`;
     case 'in': {
       const exact = Prisma.sql`${v} IN (${Prisma.join(r.values.map((x) => Prisma.sql`${x}::text`))})`;
       const pre = containmentPrefilter(r.key, r.values, a);
-      return pre ? Prisma.sql`(${pre} AND ${exact})` : exact;
+      return pre ? Prisma.sql`(${pre} AND COALESCE(${exact}, false))` : exact;
     }
     case 'notIn':
       return Prisma.sql`COALESCE(${v} NOT IN (${Prisma.join(r.values.map((x) => Prisma.sql`${x}::text`))}), true)`;

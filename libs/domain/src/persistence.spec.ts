@@ -121,6 +121,34 @@ describe('toAgentRow', () => {
   });
 });
 
+describe('enrollment token of an agent', () => {
+  const TOKEN_A = '0192e3a4-0000-7000-8000-00000000000a';
+  const TOKEN_B = '0192e3a4-0000-7000-8000-00000000000b';
+  const withToken = (id: string) => ({ arrival: { ...HTTP, enrollmentTokenId: id } });
+
+  it('is recorded from the first message that carries one, kept afterwards, and written to the row', () => {
+    const first = step(undefined, fullReport(0n, CAPS.ReportsStatus), { arrival: HTTP });
+    expect(toAgentRow(first.next).enrollment_token_id).toBeNull();
+    const second = step(first.next, fullReport(1n, CAPS.ReportsStatus), withToken(TOKEN_A));
+    expect(second.next.core.enrollmentTokenId).toBe(TOKEN_A);
+    expect(second.primary.persist, 'the new token id must reach Postgres').toBe(true);
+    const third = step(second.next, fullReport(2n, CAPS.ReportsStatus), withToken(TOKEN_B));
+    expect(third.next.core.enrollmentTokenId).toBe(TOKEN_A);
+    expect(toAgentRow(third.next).enrollment_token_id).toBe(TOKEN_A);
+  });
+
+  it('ignores a token id that is not a UUID (it would fail the batch upsert)', () => {
+    const s = step(undefined, fullReport(0n, CAPS.ReportsStatus), withToken('not-a-uuid')).next;
+    expect(toAgentRow(s).enrollment_token_id).toBeNull();
+  });
+
+  it('survives the round trip through Postgres', () => {
+    const s = step(undefined, fullReport(0n, CAPS.ReportsStatus), withToken(TOKEN_A)).next;
+    const row = toAgentRow(s);
+    expect(stateFromAgentRow(row as StoredAgentRow).core.enrollmentTokenId).toBe(TOKEN_A);
+  });
+});
+
 describe('stateFromAgentRow', () => {
   it('restores the Postgres columns; the next compressed message is a gap → ReportFullState', () => {
     const s = step(undefined, fullReport(3n, caps, { health: { healthy: true, status: 'ok' } })).next;

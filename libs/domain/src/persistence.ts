@@ -175,6 +175,8 @@ export interface AgentRow {
   disconnected_at: string | null;
   replaced_by_uid: string | null;
   replaces_uid: string | null;
+  /** The enrollment token the agent first arrived with; a new row takes its labels. */
+  enrollment_token_id: string | null;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -208,6 +210,7 @@ export function toAgentRow(state: AgentState): AgentRow {
       core.status !== ConnectionStatus.CONNECTED && core.disconnectedAtMs > 0 ? iso(core.disconnectedAtMs) : null,
     replaced_by_uid: core.replacedByUid.length === 16 ? uidString(core.replacedByUid) : null,
     replaces_uid: core.assignedFromUid.length === 16 ? uidString(core.assignedFromUid) : null,
+    enrollment_token_id: core.enrollmentTokenId || null,
   };
 }
 
@@ -227,6 +230,7 @@ export interface StoredAgentRow {
   last_seen_at: Date | string;
   disconnected_at: Date | string | null;
   replaced_by_uid: string | null;
+  enrollment_token_id?: string | null;
 }
 
 const ms = (v: Date | string): number => (v instanceof Date ? v.getTime() : Date.parse(v));
@@ -269,6 +273,7 @@ export function stateFromAgentRow(row: StoredAgentRow): AgentState {
     disconnectedAtMs: row.disconnected_at ? ms(row.disconnected_at) : 0,
     persisted: true,
     replacedByUid: row.replaced_by_uid ? uidFromString(row.replaced_by_uid) : new Uint8Array(0),
+    enrollmentTokenId: row.enrollment_token_id ?? '',
   });
   if (row.sequence_num !== null && row.sequence_num !== undefined) core.lastSeq = fromInt64(row.sequence_num);
   return { uid, core, report, desired: create(AgentDesiredStateSchema) };

@@ -128,6 +128,26 @@ describe('processAgentToServer: first contact, heartbeats, persistence', () => {
     expect(types(flip.primary.events)).toEqual(['health_changed']);
   });
 
+  it('health_changed with restarted when the health start time changes (a new agent process)', () => {
+    const caps = CAPS.ReportsStatus | CAPS.ReportsHealth;
+    const started = 1_700_000_000_000n * 1_000_000n;
+    const s0 = step(undefined, fullReport(0n, caps, { health: { healthy: true, startTimeUnixNano: started } })).next;
+    const same = step(s0, a2s({ sequenceNum: 1n, health: { healthy: true, startTimeUnixNano: started } }));
+    expect(types(same.primary.events)).toEqual([]);
+    const later = started + 5_000n * 1_000_000n;
+    const restarted = step(same.next, a2s({ sequenceNum: 2n, health: { healthy: true, startTimeUnixNano: later } }));
+    expect(types(restarted.primary.events)).toEqual(['health_changed']);
+    expect(restarted.primary.events[0]!.data).toMatchObject({
+      healthy: true,
+      restarted: true,
+      startTimeMs: 1_700_000_005_000,
+    });
+    // A flip carries the start time too, without `restarted`.
+    const flip = step(restarted.next, a2s({ sequenceNum: 3n, health: { healthy: false, startTimeUnixNano: later } }));
+    expect(flip.primary.events[0]!.data).toMatchObject({ healthy: false, startTimeMs: 1_700_000_005_000 });
+    expect(flip.primary.events[0]!.data.restarted).toBeUndefined();
+  });
+
   it('case 49: the same message twice gets two replies and is applied idempotently', () => {
     const s0 = step(undefined, fullReport(0n, CAPS.ReportsStatus | CAPS.ReportsHealth)).next;
     const msg = a2s({ sequenceNum: 1n, health: { healthy: false } });

@@ -198,13 +198,24 @@ function changeEvents(prev: AgentState, next: AgentState, changes: ReportPart[],
     );
   }
   if (has('health') && next.report.health) {
-    const flipped = prev.report.health === undefined || prev.report.health.healthy !== next.report.health.healthy;
-    if (flipped) {
+    const before = prev.report.health;
+    const after = next.report.health;
+    const flipped = before === undefined || before.healthy !== after.healthy;
+    // A new start time is a new agent process (a restart, possibly on the same connection when a
+    // supervisor restarts its agent): the command tracker completes restart commands with it.
+    const restarted =
+      before !== undefined &&
+      before.startTimeUnixNano !== 0n &&
+      after.startTimeUnixNano !== 0n &&
+      before.startTimeUnixNano !== after.startTimeUnixNano;
+    if (flipped || restarted) {
       out.push(
         event(uid, 'health_changed', at, {
-          healthy: next.report.health.healthy,
-          lastError: next.report.health.lastError,
-          status: next.report.health.status,
+          healthy: after.healthy,
+          lastError: after.lastError,
+          status: after.status,
+          ...(after.startTimeUnixNano !== 0n ? { startTimeMs: Number(after.startTimeUnixNano / 1_000_000n) } : {}),
+          ...(restarted ? { restarted: true } : {}),
         }),
       );
     }
@@ -322,6 +333,8 @@ export function processAgentToServer(input: AgentMessageInput): AgentMessageResu
     status: ConnectionStatus.CONNECTED,
     transport: arrival.transport,
     lastEntryId: arrival.entryId || base.core.lastEntryId,
+    // The first token the agent arrives with stays its token (its labels were inherited from it).
+    enrollmentTokenId: base.core.enrollmentTokenId || validTokenId(arrival.enrollmentTokenId),
   };
   if (newSession) {
     core.offeredConnectionSettingsHash = EMPTY;
@@ -425,6 +438,7 @@ function finish(
     changes.some((c) => PERSISTED_PARTS.has(c)) ||
     base.core.status !== core.status ||
     base.core.transport !== core.transport ||
+    base.core.enrollmentTokenId !== core.enrollmentTokenId ||
     !bytesEqual(base.core.replacedByUid, core.replacedByUid) ||
     core.lastSeenMs - base.core.lastPersistedSeenMs >= policy.lastSeenPersistMs;
   if (persist) {
@@ -440,6 +454,13 @@ function finish(
     route: { kind: 'keep' },
     deadlineMs,
   };
+}
+
+const TOKEN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** An enrollment token id as the gateway sent it, or '' when absent or not a UUID (never a failing row). */
+function validTokenId(id: string | undefined): string {
+  return id !== undefined && TOKEN_ID.test(id) ? id : '';
 }
 
 function transportName(t: Transport): string {
@@ -630,6 +651,8 @@ function cloneDetected(
       assignedFromUid: input.uid,
       persisted: true,
       lastPersistedSeenMs: lastSeenMs,
+      // The clone is another agent: its token is the one its own connection was admitted with.
+      enrollmentTokenId: validTokenId(input.arrival.enrollmentTokenId),
     },
   };
   const deadlineMs = livenessDeadline(cloneState, policy);
@@ -730,6 +753,8 @@ export function processControl(input: ControlInput): ControlResult {
           ? 'desired_config'
           : 'unknown';
   if (c.case === undefined) return { kind, rejected: 'empty control command' };
+  // Forgetting deletes state rather than deciding on it: the fleet handles it before calling this.
+  if (c.case === 'forget') return { kind, rejected: 'forget is applied by the fleet, not decided here' };
 
   const seen = hasBeenSeen(prev);
   const state = prev ?? emptyAgentState(input.uid);

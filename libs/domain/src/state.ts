@@ -80,6 +80,8 @@ export interface Arrival {
   transport: Transport;
   /** Stream entry id of the inbound envelope (redelivery detection); '' when unknown. */
   entryId: string;
+  /** Id of the enrollment token that admitted the connection or request ('' or absent: none). */
+  enrollmentTokenId?: string;
 }
 
 export function isWebSocket(t: Transport): boolean {

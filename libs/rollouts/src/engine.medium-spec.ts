@@ -259,6 +259,7 @@ describe('a rollout, step by step', () => {
     expect(row.reason).toBe(
       'failure budget exceeded: 1 of 2 targets failed or timed out (maxFailurePercent 10% allows 0)',
     );
+    expect((await store.get(id)).pauseCause, 'the detail says the budget paused it').toBe('budget');
     const t = await targets(id);
     expect(t.filter((x) => x.state === 'failed').map((x) => [x.uid, x.detail])).toEqual([
       [firstWave[0], 'parse error at line 3'],
@@ -448,6 +449,7 @@ describe('stages', () => {
     let row = await rolloutRow(id);
     expect(row.reason).toBe('stage "test" passed; waiting for promotion to "prod"');
     expect(row.stageIndex).toBe(0);
+    expect((await store.get(id)).pauseCause, 'the detail says it holds for promotion').toBe('promotion');
     const t = await targets(id);
     expect(t.filter((x) => x.state === 'applied')).toHaveLength(2);
     expect(t.filter((x) => x.state === 'pending')).toHaveLength(3);

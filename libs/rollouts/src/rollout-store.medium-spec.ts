@@ -493,7 +493,7 @@ describe('controls', () => {
     kicked.length = 0;
 
     const paused = await store.pause(r.id, { reason: 'looking at dashboards' });
-    expect(paused).toMatchObject({ state: 'paused', step: 1, reason: 'looking at dashboards' });
+    expect(paused).toMatchObject({ state: 'paused', step: 1, reason: 'looking at dashboards', pauseCause: 'person' });
     const again = await store.pause(r.id).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(RolloutTransitionError);
     expect(again).toMatchObject({ state: 'paused', action: 'pause' });
@@ -512,6 +512,7 @@ describe('controls', () => {
       reason: null,
       failuresAcknowledged: 2,
       resolvedAcknowledged: 3,
+      pauseCause: null,
     });
     await expect(store.resume(r.id)).rejects.toThrow(/it is running\. It is already running/);
     await expect(store.promote(r.id)).rejects.toBeInstanceOf(RolloutTransitionError);

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { Prisma, selectorToSql, type PrismaClient } from '@opamp/database';
 import {
   GENERIC_AGENT_TYPE,
+  isFailureBudgetReason,
   LabelSelectorError,
   noExclusions,
   normaliseStrategy,
@@ -183,7 +184,15 @@ export interface RolloutDetail extends RolloutSummary {
   rollback: { waves: RollbackWaveDetail[]; counts: RollbackCounts } | null;
   /** Index of the first forward wave not passed yet (null when none is left). */
   currentWave: number | null;
+  /**
+   * Why a paused rollout is paused (null unless `state` is `paused`): `promotion` (a manual stage
+   * passed and holds until promoted), `budget` (the failure budget paused it) or `person` (a pause
+   * through the api). Lets a client such as `opampctl --wait` tell a failure from a hold.
+   */
+  pauseCause: RolloutPauseCause | null;
 }
+
+export type RolloutPauseCause = 'person' | 'budget' | 'promotion';
 
 export interface RolloutListQuery {
   /** Empty or absent: any state. */
@@ -355,7 +364,7 @@ export class RolloutStore {
     if (!CANONICAL_UUID.test(id)) throw new RolloutNotFoundError(id);
     const [row] = await this.prisma.$queryRaw<DetailRow[]>`
       SELECT ${SUMMARY_COLUMNS}, r.strategy, r.plan, r.failures_acknowledged AS "failuresAcknowledged",
-             r.resolved_acknowledged AS "resolvedAcknowledged", v.id::text AS "versionId"
+             r.resolved_acknowledged AS "resolvedAcknowledged", v.id::text AS "versionId", ${HOLD_SQL} AS hold
       FROM rollouts r JOIN configs c ON c.id = r.config_id JOIN config_versions v ON v.id = r.config_version_id
       WHERE r.id = ${id}::uuid`;
     if (!row) throw new RolloutNotFoundError(id);
@@ -838,6 +847,8 @@ interface DetailRow extends SummaryRow {
   failuresAcknowledged: number;
   resolvedAcknowledged: number;
   versionId: string;
+  /** HOLD_SQL: held after a manual stage, waiting for promotion. */
+  hold: boolean;
 }
 
 interface WaveRow {
@@ -943,7 +954,14 @@ function detailOf(
     waves,
     rollback,
     currentWave: current?.index ?? null,
+    pauseCause: pauseCauseOf(row),
   };
+}
+
+function pauseCauseOf(row: DetailRow): RolloutPauseCause | null {
+  if (row.state !== 'paused') return null;
+  if (row.hold) return 'promotion';
+  return isFailureBudgetReason(row.reason) ? 'budget' : 'person';
 }
 
 function waveBase(w: WaveRow): Omit<WaveDetail, 'counts'> {

@@ -1,10 +1,11 @@
-// PUT /api/v1/agents/{uid}/labels: replaces the labels set through the API. Keys and values follow
-// Kubernetes label syntax. Only the `labels` column is written: the fleet's write-behind upsert
-// never touches it (apps/fleet agent.repository.ts), so the two never overwrite each other.
+// PUT /api/v1/agents/{uid}/labels replaces the labels set through the API; PATCH sets some and
+// removes others. Keys and values follow Kubernetes label syntax. Only the `labels` column is
+// written: the fleet's write-behind upsert never touches it (apps/fleet agent.repository.ts), so
+// the two never overwrite each other.
 import { Injectable } from '@nestjs/common';
 import { PrismaService } from '@opamp/database';
 import { agentLabels } from '@opamp/domain';
-import { agentNotFound, validationProblem, type InvalidParam } from '../common/problem.js';
+import { ProblemException, agentNotFound, validationProblem, type InvalidParam } from '../common/problem.js';
 import { ConfigProblemType, extendedProblem } from '../configs/config-problems.js';
 
 /** Most labels an agent may have set through the API. */
@@ -35,6 +36,84 @@ export function labelValueProblem(value: string): string | undefined {
   return 'must be empty or 1 to 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
 }
 
+function syntaxProblems(entries: Array<[string, string]>): InvalidParam[] {
+  const syntax: InvalidParam[] = [];
+  for (const [k, v] of entries) {
+    const keyProblem = labelKeyProblem(k);
+    if (keyProblem) syntax.push({ name: `labels[${JSON.stringify(k)}]`, reason: `invalid key: ${keyProblem}` });
+    const valueProblem = labelValueProblem(v);
+    if (valueProblem)
+      syntax.push({
+        name: `labels[${JSON.stringify(k)}]`,
+        reason: `invalid value ${JSON.stringify(v)}: ${valueProblem}`,
+      });
+  }
+  return syntax;
+}
+
+function invalidLabels(problems: InvalidParam[]): ProblemException {
+  return extendedProblem({
+    type: ConfigProblemType.invalidLabels,
+    title: 'Invalid labels',
+    status: 422,
+    detail: problems.map((p) => `${p.name}: ${p.reason}`).join('; '),
+    invalidParams: problems,
+  });
+}
+
+export interface LabelsPatch {
+  set: Record<string, string>;
+  remove: string[];
+}
+
+/**
+ * Body of PATCH /agents/{uid}/labels: { set?: { key: value }, remove?: [key] }. 400 for shape
+ * (and a key both set and removed), 422 for label syntax.
+ */
+export function parseLabelsPatchBody(body: unknown): LabelsPatch {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw validationProblem([
+      {
+        name: 'body',
+        reason:
+          'must be a JSON object {"set": {"key": "value"}, "remove": ["key"]} sent with Content-Type: application/json',
+      },
+    ]);
+  }
+  const b = body as Record<string, unknown>;
+  const shape: InvalidParam[] = Object.keys(b)
+    .filter((k) => k !== 'set' && k !== 'remove')
+    .map((k) => ({ name: k, reason: 'unknown field (allowed: set, remove)' }));
+  const set = b.set ?? {};
+  const remove = b.remove ?? [];
+  if (typeof set !== 'object' || set === null || Array.isArray(set)) {
+    shape.push({ name: 'set', reason: 'must be an object of string values' });
+  }
+  if (!Array.isArray(remove)) shape.push({ name: 'remove', reason: 'must be an array of label keys' });
+  if (shape.length > 0) throw validationProblem(shape);
+  const entries = Object.entries(set as Record<string, unknown>);
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') shape.push({ name: `set[${JSON.stringify(k)}]`, reason: 'must be a string' });
+  }
+  (remove as unknown[]).forEach((k, i) => {
+    if (typeof k !== 'string' || k === '' || k.length > 317)
+      shape.push({
+        name: `remove[${i}]`,
+        reason: 'must be a label key (a non-empty string of at most 317 characters)',
+      });
+  });
+  if (entries.length > MAX_API_LABELS) shape.push({ name: 'set', reason: `at most ${MAX_API_LABELS} labels` });
+  const removed = [...new Set(remove as string[])];
+  for (const k of removed) {
+    if (Object.hasOwn(set, k))
+      shape.push({ name: `remove[${JSON.stringify(k)}]`, reason: 'is also in set: set it or remove it' });
+  }
+  if (shape.length > 0) throw validationProblem(shape);
+  const syntax = syntaxProblems(entries as Array<[string, string]>);
+  if (syntax.length > 0) throw invalidLabels(syntax);
+  return { set: Object.fromEntries(entries as Array<[string, string]>), remove: removed.sort() };
+}
+
 /** Body of PUT /agents/{uid}/labels: { labels: { key: value } }. 400 for shape, 422 for syntax. */
 export function parseLabelsBody(body: unknown): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -61,26 +140,8 @@ export function parseLabelsBody(body: unknown): Record<string, string> {
   if (entries.length > MAX_API_LABELS) shape.push({ name: 'labels', reason: `at most ${MAX_API_LABELS} labels` });
   if (shape.length > 0) throw validationProblem(shape);
 
-  const syntax: InvalidParam[] = [];
-  for (const [k, v] of entries as Array<[string, string]>) {
-    const keyProblem = labelKeyProblem(k);
-    if (keyProblem) syntax.push({ name: `labels[${JSON.stringify(k)}]`, reason: `invalid key: ${keyProblem}` });
-    const valueProblem = labelValueProblem(v);
-    if (valueProblem)
-      syntax.push({
-        name: `labels[${JSON.stringify(k)}]`,
-        reason: `invalid value ${JSON.stringify(v)}: ${valueProblem}`,
-      });
-  }
-  if (syntax.length > 0) {
-    throw extendedProblem({
-      type: ConfigProblemType.invalidLabels,
-      title: 'Invalid labels',
-      status: 422,
-      detail: syntax.map((p) => `${p.name}: ${p.reason}`).join('; '),
-      invalidParams: syntax,
-    });
-  }
+  const syntax = syntaxProblems(entries as Array<[string, string]>);
+  if (syntax.length > 0) throw invalidLabels(syntax);
   return Object.fromEntries(entries as Array<[string, string]>);
 }
 
@@ -95,6 +156,15 @@ export interface AgentLabelsView {
   mergedLabels: Record<string, string>;
 }
 
+function labelsView(uid: string, row: { labels: Record<string, string>; description: unknown }): AgentLabelsView {
+  const d = (row.description ?? {}) as {
+    identifying?: Record<string, unknown>;
+    nonIdentifying?: Record<string, unknown>;
+  };
+  const merged = agentLabels({ identifying: d.identifying, nonIdentifying: d.nonIdentifying, labels: row.labels });
+  return { uid, labels: row.labels, mergedLabels: { ...merged } };
+}
+
 @Injectable()
 export class AgentLabelsService {
   constructor(private readonly prisma: PrismaService) {}
@@ -107,11 +177,40 @@ export class AgentLabelsService {
       RETURNING labels, description`;
     const row = rows[0];
     if (!row) throw agentNotFound(uid);
-    const d = (row.description ?? {}) as {
-      identifying?: Record<string, unknown>;
-      nonIdentifying?: Record<string, unknown>;
-    };
-    const merged = agentLabels({ identifying: d.identifying, nonIdentifying: d.nonIdentifying, labels: row.labels });
-    return { uid, labels: row.labels, mergedLabels: { ...merged } };
+    return labelsView(uid, row);
+  }
+
+  /**
+   * Sets and removes some API labels in one statement (concurrent patches of other keys are not
+   * lost). Refused (422) when the agent would end up with more than MAX_API_LABELS labels.
+   */
+  async patch(uid: string, patch: LabelsPatch): Promise<AgentLabelsView> {
+    const rows = await this.prisma.$queryRaw<
+      Array<{ labels: Record<string, string>; description: unknown; count: number; updated: boolean }>
+    >`
+      WITH cur AS (
+        SELECT a.uid, (a.labels - ${patch.remove}::text[]) || ${JSON.stringify(patch.set)}::jsonb AS next
+        FROM agents a WHERE a.uid = ${uid}::uuid
+        FOR UPDATE
+      ), upd AS (
+        UPDATE agents a SET labels = cur.next
+        FROM cur
+        WHERE a.uid = cur.uid AND (SELECT count(*) FROM jsonb_object_keys(cur.next)) <= ${MAX_API_LABELS}::int
+        RETURNING a.labels, a.description
+      )
+      SELECT COALESCE(upd.labels, cur.next) AS labels, upd.description,
+             (SELECT count(*) FROM jsonb_object_keys(cur.next))::int AS count, upd.labels IS NOT NULL AS updated
+      FROM cur LEFT JOIN upd ON true`;
+    const row = rows[0];
+    if (!row) throw agentNotFound(uid);
+    if (!row.updated) {
+      throw invalidLabels([
+        {
+          name: 'set',
+          reason: `the agent would have ${row.count} labels; at most ${MAX_API_LABELS} may be set through the API (remove some)`,
+        },
+      ]);
+    }
+    return labelsView(uid, row);
   }
 }

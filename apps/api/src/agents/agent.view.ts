@@ -26,6 +26,8 @@ export interface AgentRecord {
   disconnectedAt: Date | null;
   replacedByUid: string | null;
   updatedAt: Date;
+  /** The enrollment token the agent enrolled with (docs/enrollment.md); null: none. */
+  enrollmentTokenId?: string | null;
 }
 
 export interface AgentEventRecord {
@@ -147,6 +149,7 @@ export function agentDetailView(r: AgentRecord) {
     effectiveConfig: effectiveConfigView(r.effectiveConfig),
     customCapabilities: r.customCapabilities ?? [],
     replacedByUid: r.replacedByUid,
+    enrollmentTokenId: r.enrollmentTokenId ?? null,
     updatedAt: iso(r.updatedAt),
   };
 }

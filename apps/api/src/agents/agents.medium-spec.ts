@@ -473,7 +473,9 @@ describe('POST /api/v1/agents/{uid}/restart and /custom-messages', () => {
   it('restart: 202 with a commandId and a control envelope on the agent shard', async () => {
     const r = await post(`/api/v1/agents/${restartable}/restart`);
     expect(r.status).toBe(202);
-    expect(r.body).toEqual({ commandId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    // The command resource (apps/api/src/commands); `commandId` stays for older clients.
+    expect(r.body).toMatchObject({ commandId: expect.stringMatching(/^[0-9a-f-]{36}$/), state: 'queued' });
+    expect(r.body.id).toBe(r.body.commandId);
     const env = await envelopeFor(restartable, r.body.commandId as string);
     expect(env).toBeDefined();
     expect(uidToString(env!.instanceUid)).toBe(restartable);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { formatLabelSelector } from '@opamp/domain';
-import { agentNotFound } from '../common/problem.js';
+import { ProblemException, ProblemType, agentNotFound } from '../common/problem.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -17,19 +17,79 @@ import {
   type AgentEventView,
   type AgentSummaryView,
 } from './agent.view.js';
-import { AgentsRepository } from './agents.repository.js';
-import { isAgentUid, type ListAgentsQuery } from './agents.query.js';
+import { AgentsRepository, sortValueOf, type AgentKeyset } from './agents.repository.js';
+import { formatAgentSort, isAgentUid, type ListAgentsQuery } from './agents.query.js';
+
+/** What an agents cursor holds: the sort it belongs to and the keyset of the last agent returned. */
+interface AgentCursorKey {
+  s: string;
+  v: string | null;
+  u: string;
+}
+
+function parseCursorKey(raw: string): AgentCursorKey | undefined {
+  let k: unknown;
+  try {
+    k = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof k !== 'object' || k === null) return undefined;
+  const { s, v, u } = k as Partial<AgentCursorKey>;
+  if (typeof s !== 'string' || typeof u !== 'string' || !isAgentUid(u)) return undefined;
+  if (v !== null && typeof v !== 'string') return undefined;
+  // Timestamps must be what the API wrote (ISO 8601 in UTC), never text that Postgres would misread.
+  if (
+    /^-?(lastSeenAt|firstSeenAt)$/.test(s) &&
+    (v === null || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v))
+  )
+    return undefined;
+  return { s, v: v ?? null, u };
+}
 
 @Injectable()
 export class AgentsService {
   constructor(private readonly repo: AgentsRepository) {}
 
   async list(q: ListAgentsQuery): Promise<Page<AgentSummaryView>> {
-    const fingerprint = queryFingerprint({ s: formatLabelSelector(q.selector), st: q.states });
-    const afterUid = q.cursor === undefined ? undefined : decodeCursor(q.cursor, fingerprint, isAgentUid);
-    const rows = await this.repo.list({ selector: q.selector, states: q.states, afterUid, limit: q.limit });
+    // The filters identify the query (a cursor replayed with other filters is refused); the sort
+    // is recorded in the cursor itself, so that a change of sort gets its own clear refusal.
+    const fingerprint = queryFingerprint({
+      s: formatLabelSelector(q.selector),
+      st: q.states,
+      h: q.health,
+      t: q.agentTypes,
+      v: q.versions,
+      cb: q.capabilities.bits.toString(),
+      cc: q.capabilities.custom,
+      q: q.q ?? null,
+    });
+    const sort = formatAgentSort(q.sort);
+    let after: AgentKeyset | undefined;
+    if (q.cursor !== undefined) {
+      const key = parseCursorKey(decodeCursor(q.cursor, fingerprint, (k) => parseCursorKey(k) !== undefined))!;
+      if (key.s !== sort) {
+        const detail = `the cursor belongs to sort=${key.s}, not sort=${sort}; repeat the original sort or start without a cursor`;
+        throw new ProblemException({
+          type: ProblemType.invalidCursor,
+          title: 'Invalid cursor',
+          status: 400,
+          detail,
+          invalidParams: [{ name: 'cursor', reason: detail }],
+        });
+      }
+      after = { value: key.v, uid: key.u };
+    }
+    const rows = await this.repo.list({ ...q, after });
     const page = rows.slice(0, q.limit);
-    const nextCursor = rows.length > q.limit ? encodeCursor(page[page.length - 1]!.uid, fingerprint) : null;
+    const last = page[page.length - 1];
+    const nextCursor =
+      rows.length > q.limit && last
+        ? encodeCursor(
+            JSON.stringify({ s: sort, v: sortValueOf(last, q.sort.field), u: last.uid } satisfies AgentCursorKey),
+            fingerprint,
+          )
+        : null;
     return { items: page.map(agentSummaryView), nextCursor };
   }
 

@@ -22,6 +22,6 @@ import { RateLimiter } from './rate-limiter.js';
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
   ],
-  exports: [AuthService, AuditService, ApiKeysService],
+  exports: [AuthService, AuditService, ApiKeysService, RateLimiter],
 })
 export class AuthModule {}

@@ -42,7 +42,8 @@ const invalidCursor = (detail: string): ProblemException =>
 export function decodeCursor(raw: string, fingerprint: string, validKey: (k: string) => boolean): string {
   let payload: unknown;
   try {
-    if (!/^[A-Za-z0-9_-]{1,512}$/.test(raw)) throw new Error('not base64url');
+    // Long enough for a sort key holding a long text value (agents sorted by name, version).
+    if (!/^[A-Za-z0-9_-]{1,4096}$/.test(raw)) throw new Error('not base64url');
     payload = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
     throw invalidCursor('the cursor is not one this API issued; pass the nextCursor of a previous response unchanged');

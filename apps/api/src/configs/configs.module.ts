@@ -31,6 +31,6 @@ import { AGENT_DESIRED_CONFIGS, CONFIGS, ConfigsApiService, DESIRED_CONFIGS } fr
     },
     ConfigsApiService,
   ],
-  exports: [CONFIGS, DESIRED_CONFIGS, AGENT_DESIRED_CONFIGS],
+  exports: [CONFIGS, DESIRED_CONFIGS, AGENT_DESIRED_CONFIGS, ConfigsApiService],
 })
 export class ConfigsModule {}

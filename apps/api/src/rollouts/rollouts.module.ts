@@ -43,5 +43,6 @@ export class ApiRolloutQueue implements OnApplicationShutdown {
     },
     RolloutsService,
   ],
+  exports: [RolloutsService],
 })
 export class RolloutsModule {}

@@ -190,7 +190,13 @@ export class AgentProcessorService implements OnApplicationBootstrap {
 
     const uid = env.instanceUid;
     const prev = this.store.get(shard, uidHex(uid));
-    const arrival = { gatewayId: env.gatewayId, connectionId: env.connectionId, transport: env.transport, entryId };
+    const arrival = {
+      gatewayId: env.gatewayId,
+      connectionId: env.connectionId,
+      transport: env.transport,
+      entryId,
+      enrollmentTokenId: env.enrollmentTokenId,
+    };
     const recordedLinkAlive = needsLinkCheck(prev, arrival)
       ? await this.gateways.isAlive(prev!.core.link!.gatewayId)
       : false;
@@ -292,6 +298,14 @@ export class AgentProcessorService implements OnApplicationBootstrap {
     fleetMetrics.messagesProcessed.inc({ kind: 'control' });
     const uid = env.instanceUid;
     if (uid.length !== 16) return;
+    if (command.command.case === 'forget') {
+      // The api deleted the agent's rows: from now on this uid is an agent never seen before.
+      // A forget delivered again after a crash deletes the state again: the agent re-enrols once more.
+      this.store.evict(shard, uidHex(uid));
+      batch.forget(shard, uidHex(uid), uidString(uid));
+      this.logger.log(`agent ${uidString(uid)} forgotten (${command.commandId || 'no id'})`);
+      return;
+    }
     const prev = this.store.get(shard, uidHex(uid));
     // Already applied (redelivery after a crash between commit and ack): never push twice.
     if (prev && prev.core.lastEntryId && compareStreamIds(entryId, prev.core.lastEntryId) <= 0) return;

@@ -7,27 +7,31 @@ import type { AgentEvent, AgentRow, StoredAgentRow } from '@opamp/domain';
  * fallback read when an agent's hot state is gone.
  *
  * Upsert rules: every reported/derived column takes the new value; `labels` is never touched
- * (API-owned) except on INSERT of a row that replaces another uid (uid reassignment), which
- * inherits that row's labels; `first_seen_at` keeps the earliest value.
+ * (API-owned) except on INSERT: a row that replaces another uid (uid reassignment) inherits that
+ * row's labels, otherwise a row of an agent that enrolled with a token takes the token's labels;
+ * `first_seen_at` keeps the earliest value; `enrollment_token_id` keeps the first token recorded.
  */
 const UPSERT_AGENTS = `
 INSERT INTO agents AS a (
   uid, agent_type, service_name, service_version, host_name, os_type, description, capabilities,
   health, healthy, effective_config, remote_config_status, custom_capabilities, labels,
   connection_state, transport, sequence_num, first_seen_at, last_seen_at, disconnected_at,
-  replaced_by_uid, updated_at)
+  replaced_by_uid, enrollment_token_id, updated_at)
 SELECT
   r.uid, r.agent_type, r.service_name, r.service_version, r.host_name, r.os_type, r.description, r.capabilities,
   r.health, r.healthy, r.effective_config, r.remote_config_status, COALESCE(r.custom_capabilities, ARRAY[]::text[]),
-  COALESCE((SELECT p.labels FROM agents p WHERE p.uid = r.replaces_uid), '{}'::jsonb),
+  COALESCE(
+    (SELECT p.labels FROM agents p WHERE p.uid = r.replaces_uid),
+    (SELECT t.labels FROM enrollment_tokens t WHERE t.id = r.enrollment_token_id),
+    '{}'::jsonb),
   r.connection_state, r.transport, r.sequence_num, r.first_seen_at, r.last_seen_at, r.disconnected_at,
-  r.replaced_by_uid, now()
+  r.replaced_by_uid, r.enrollment_token_id, now()
 FROM jsonb_to_recordset($1::jsonb) AS r(
   uid uuid, agent_type text, service_name text, service_version text, host_name text, os_type text,
   description jsonb, capabilities bigint, health jsonb, healthy boolean, effective_config jsonb,
   remote_config_status jsonb, custom_capabilities text[], connection_state agent_connection_state,
   transport text, sequence_num bigint, first_seen_at timestamptz, last_seen_at timestamptz,
-  disconnected_at timestamptz, replaced_by_uid uuid, replaces_uid uuid)
+  disconnected_at timestamptz, replaced_by_uid uuid, replaces_uid uuid, enrollment_token_id uuid)
 ON CONFLICT (uid) DO UPDATE SET
   agent_type = EXCLUDED.agent_type,
   service_name = EXCLUDED.service_name,
@@ -48,6 +52,7 @@ ON CONFLICT (uid) DO UPDATE SET
   last_seen_at = EXCLUDED.last_seen_at,
   disconnected_at = EXCLUDED.disconnected_at,
   replaced_by_uid = EXCLUDED.replaced_by_uid,
+  enrollment_token_id = COALESCE(a.enrollment_token_id, EXCLUDED.enrollment_token_id),
   updated_at = now()`;
 
 /**
@@ -71,7 +76,7 @@ const SELECT_AGENTS = `
 SELECT uid::text AS uid, description, capabilities::text AS capabilities, health, effective_config,
        remote_config_status, custom_capabilities, connection_state::text AS connection_state, transport,
        sequence_num::text AS sequence_num, first_seen_at, last_seen_at, disconnected_at,
-       replaced_by_uid::text AS replaced_by_uid
+       replaced_by_uid::text AS replaced_by_uid, enrollment_token_id::text AS enrollment_token_id
 FROM agents
 WHERE uid IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)`;
 

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { DEFAULT_BUS_LIMITS, RedisKeys, StreamKeys, decodeOutbound, shardOf, uidHex } from '@opamp/bus';
+import {
+  DEFAULT_BUS_LIMITS,
+  EVENT_FIELD,
+  RedisKeys,
+  StreamKeys,
+  StreamMaxLen,
+  decodeOutbound,
+  shardOf,
+  uidHex,
+} from '@opamp/bus';
 import { emptyAgentState, event, uidString, type StateWrite } from '@opamp/domain';
 import { WriteBatch } from './write-batch.js';
 
@@ -59,7 +68,7 @@ describe('WriteBatch', () => {
     b.send('gw', { connectionId: 'c1', requestId: 'r1', instanceUid: UID, serverToAgent: new Uint8Array([1]) }, 900);
     await b.exec(redis);
     const names = calls.map((c) => c[0]);
-    expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd', 'pexpire']);
+    expect(names).toEqual(['hset', 'hincrby', 'sadd', 'set', 'zadd', 'rpush', 'xadd', 'xadd', 'pexpire']);
     const hset = calls[0]!;
     expect(hset[1]).toBe(RedisKeys.agentState(HEX));
     expect(hset.slice(1).filter((x) => typeof x === 'string')).toEqual([RedisKeys.agentState(HEX), 'core', 'report']);
@@ -72,13 +81,24 @@ describe('WriteBatch', () => {
       type: 'first_seen',
       key: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
     });
-    const xadd = calls[6]!;
+    // The same JSON, key included, on the agent-events stream (api live updates, command tracker).
+    expect(calls[6]).toEqual([
+      'xadd',
+      StreamKeys.agentEvents,
+      'MAXLEN',
+      '~',
+      StreamMaxLen.agentEvents,
+      '*',
+      EVENT_FIELD,
+      calls[5]![2],
+    ]);
+    const xadd = calls[7]!;
     expect(xadd[1]).toBe(StreamKeys.outbound('gw'));
     const env = decodeOutbound(xadd[xadd.length - 1] as Buffer);
     expect(env.requestId).toBe('r1');
     expect(env.sentAtMs).toBe(1_000n);
     // The stream of a gateway that is gone expires instead of staying in Redis forever.
-    expect(calls[7]).toEqual(['pexpire', StreamKeys.outbound('gw'), DEFAULT_BUS_LIMITS.outboundTtlMs]);
+    expect(calls[8]).toEqual(['pexpire', StreamKeys.outbound('gw'), DEFAULT_BUS_LIMITS.outboundTtlMs]);
     expect(b.replyReceivedTimes()).toEqual([900]);
   });
 
@@ -114,6 +134,9 @@ describe('WriteBatch', () => {
     expect(keys).toHaveLength(3);
     expect(new Set(keys).size).toBe(3);
     expect(keys[2]).toBe(keyed.key);
+    // One stream entry per event, in order, carrying exactly the queued JSON.
+    const streamed = calls.filter((c) => c[0] === 'xadd').map((c) => c[c.length - 1]);
+    expect(streamed).toEqual(calls[0]!.slice(2));
   });
 
   it('ephemeral states get a TTL; nothing is dirty when nothing persists', async () => {

@@ -2,8 +2,10 @@ import type { Redis } from 'ioredis';
 import {
   DEFAULT_BUS_LIMITS,
   ENVELOPE_FIELD,
+  EVENT_FIELD,
   RedisKeys,
   StreamKeys,
+  StreamMaxLen,
   encodeOutbound,
   shardOf,
   uidHex,
@@ -33,10 +35,11 @@ interface OutboundEntry {
 
 /**
  * Everything one inbound batch (or liveness sweep) changes, applied to Redis in ONE MULTI/EXEC:
- * agent hot state, dirty markers, pending events, routes, deadlines and the outbound messages
- * (replies, pushes, closes). Replies and state are therefore durable together: a crash before
- * the stream ack re-delivers the batch, and the processor recognises what was already applied
- * (last_entry_id), so one-shot effects (restart, uid assignment) are never doubled.
+ * agent hot state, dirty markers, pending events (and their copy on the agent-events stream),
+ * routes, deadlines and the outbound messages (replies, pushes, closes). Replies and state are
+ * therefore durable together: a crash before the stream ack re-delivers the batch, and the
+ * processor recognises what was already applied (last_entry_id), so one-shot effects (restart, uid
+ * assignment) are never doubled.
  * Several writes to the same agent within a batch coalesce (last state wins, flags OR-ed).
  */
 export class WriteBatch {
@@ -47,16 +50,20 @@ export class WriteBatch {
   private readonly outbound: OutboundEntry[] = [];
   private readonly components: string[] = [];
   private readonly afterCommitHooks: (() => void)[] = [];
+  /** Agents forgotten in this batch (uid hex → shard): their keys are deleted before any state is written. */
+  private readonly forgotten = new Map<string, number>();
 
   constructor(
     private readonly shards: number,
     private readonly nowMs: number,
     private readonly outboundMaxLen = DEFAULT_BUS_LIMITS.outboundMaxLen,
     private readonly outboundTtlMs = DEFAULT_BUS_LIMITS.outboundTtlMs,
+    private readonly agentEventsMaxLen: number = StreamMaxLen.agentEvents,
   ) {}
 
   get isEmpty(): boolean {
     return (
+      this.forgotten.size === 0 &&
       this.states.size === 0 &&
       this.routes.size === 0 &&
       this.deadlines.size === 0 &&
@@ -92,6 +99,25 @@ export class WriteBatch {
       this.routes.set(hex, { ttlMs: 0 });
     }
     this.deadlines.set(hex, { shard, uidHex: hex, ms: write.deadlineMs });
+  }
+
+  /**
+   * The agent was forgotten through the API (ControlCommand.forget): its hot state, dirty mark,
+   * route and deadline are deleted, and whatever this batch queued for it before is dropped
+   * (state, events). Writes for the same uid later in the batch (it talked again, as a new agent)
+   * are applied after the deletion.
+   */
+  forget(shard: number, hex: string, uid: string): void {
+    this.states.delete(hex);
+    this.forgotten.set(hex, shard);
+    this.routes.set(hex, { ttlMs: 0 });
+    this.deadlines.set(hex, { shard, uidHex: hex, ms: 0 });
+    const list = this.events.get(shard);
+    if (list)
+      this.events.set(
+        shard,
+        list.filter((json) => (JSON.parse(json) as AgentEvent).agentUid !== uid),
+      );
   }
 
   /** Deadline change only (liveness sweep, stale entries). */
@@ -135,6 +161,10 @@ export class WriteBatch {
   async exec(redis: Redis): Promise<void> {
     if (this.isEmpty && this.components.length === 0) return;
     const m = redis.multi();
+    for (const [hex, shard] of this.forgotten) {
+      m.del(RedisKeys.agentState(hex));
+      m.srem(RedisKeys.dirty(shard), hex);
+    }
     for (const [hex, e] of this.states) {
       const key = RedisKeys.agentState(hex);
       const fields: (string | Buffer)[] = [AgentHashFields.core, buf(encodeCore(e.write.state))];
@@ -155,7 +185,16 @@ export class WriteBatch {
       if (d.ms > 0) m.zadd(RedisKeys.deadlines(d.shard), d.ms, d.uidHex);
       else m.zrem(RedisKeys.deadlines(d.shard), d.uidHex);
     }
-    for (const [shard, list] of this.events) if (list.length > 0) m.rpush(RedisKeys.pendingEvents(shard), ...list);
+    for (const [shard, list] of this.events) {
+      if (list.length === 0) continue;
+      m.rpush(RedisKeys.pendingEvents(shard), ...list);
+      // The same JSON (key included) on the shared agent-events stream, for the api's live updates
+      // and command tracker: committed with the state, so a reader never sees an event the agent
+      // state does not reflect, and a re-delivered batch (already applied) appends nothing twice.
+      for (const json of list) {
+        m.xadd(StreamKeys.agentEvents, 'MAXLEN', '~', this.agentEventsMaxLen, '*', EVENT_FIELD, json);
+      }
+    }
     const outboundKeys = new Set<string>();
     for (const o of this.outbound) {
       const key = StreamKeys.outbound(o.gatewayId);

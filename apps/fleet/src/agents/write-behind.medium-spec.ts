@@ -132,6 +132,7 @@ describe('AgentRepository.flush of events', () => {
       disconnected_at: null,
       replaced_by_uid: null,
       replaces_uid: null,
+      enrollment_token_id: null,
     };
   }
 

@@ -26,7 +26,8 @@ export type OutboundHandler = (envelope: OutboundEnvelope) => void;
 @Injectable()
 export class GatewayBusService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(GatewayBusService.name);
-  private readonly redis: Redis;
+  /** Commands connection (auto-pipelined); also used for enrollment token lookups. */
+  readonly redis: Redis;
   private readonly readerRedis: Redis;
   readonly publisher: BusPublisher;
   readonly pending: PendingReplies;

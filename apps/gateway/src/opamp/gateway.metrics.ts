@@ -22,6 +22,16 @@ export const gatewayMetrics = {
     'HTTP poll: body read to fleet reply',
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   ),
+  agentAuth: counter(
+    'opamp_gateway_agent_auth_total',
+    'Agent authentication of HTTP requests and WS upgrades: open, secret, token (admitted), refused (401), unavailable (503)',
+    ['result'],
+  ),
+  tokenLookups: counter(
+    'opamp_gateway_enrollment_token_lookups_total',
+    'Enrollment token lookups answered from the in-process cache or from Redis',
+    ['source'],
+  ),
   uidHeaderMismatch: counter(
     'opamp_gateway_uid_header_mismatch_total',
     'HTTP requests whose OpAMP-Instance-UID header differs from the body uid',

@@ -16,6 +16,8 @@ export interface ForwardContext {
   transport: Transport;
   connectionId: string;
   requestId: string;
+  /** Id of the enrollment token that admitted the connection or request; '' for none. */
+  enrollmentTokenId?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export class IngressService {
       receivedAtMs: BigInt(Date.now()),
       traceparent: traceparentOf(),
       requestId: ctx.requestId,
+      enrollmentTokenId: ctx.enrollmentTokenId ?? '',
       payload: { case: 'agentToServer', value: bytes },
     });
     gatewayMetrics.messagesIn.inc({ transport });

@@ -71,8 +71,13 @@ export class OpampHttpService {
 
   private async process(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return this.empty(res, 405, { Allow: 'POST' });
-    if (!this.auth.isAuthorized(req.headers)) {
-      return this.empty(res, 401, { 'WWW-Authenticate': 'Bearer realm="opamp"' });
+    const verdict = this.auth.authenticate(req.headers);
+    const auth = verdict instanceof Promise ? await verdict : verdict;
+    if (!auth.ok) {
+      // The body is not read: Node drains or drops it after the response.
+      return auth.status === 401
+        ? this.empty(res, 401, { 'WWW-Authenticate': 'Bearer realm="opamp"' })
+        : this.retryLater(res, 503, this.admission.retryAfterSeconds());
     }
     if (!isProtobufContentType(req.headers['content-type'])) {
       return this.problem(res, 415, `Content-Type must be ${PROTOBUF_CONTENT_TYPE}`);
@@ -113,6 +118,7 @@ export class OpampHttpService {
         transport: Transport.HTTP,
         connectionId: requestId,
         requestId,
+        enrollmentTokenId: auth.tokenId,
       });
     } catch (err) {
       this.bus.pending.cancel(requestId);

@@ -15,12 +15,13 @@ import { HealthService } from '@opamp/telemetry';
 import { AdmissionService } from '../admission/admission.service.js';
 import { GatewayBusService } from '../bus/gateway-bus.service.js';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../gateway.config.js';
-import { AgentAuthService } from './agent-auth.service.js';
+import { AgentAuthService, type AuthResult } from './agent-auth.service.js';
 import { gatewayMetrics } from './gateway.metrics.js';
 import { IngressService } from './ingress.service.js';
 import { isPackedUid, packUid, unpackUid } from './packed-uid.js';
 
 export const OPAMP_PATH = '/v1/opamp';
+export const TOKEN_REVOKED_REASON = 'enrollment token revoked';
 
 /** Close codes we use (RFC 6455 §7.4.1). */
 export const CloseCodes = {
@@ -31,7 +32,13 @@ export const CloseCodes = {
   messageTooBig: 1009,
   internalError: 1011,
   tryAgainLater: 1013,
+  /** The enrollment token that admitted the connection was revoked (docs/enrollment.md). */
+  tokenRevoked: 4401,
 } as const;
+
+/** Where onUpgrade leaves the token verdict for onConnection (the upgrade request carries it). */
+const ADMITTED_BY = Symbol('admittedBy');
+type UpgradeRequest = IncomingMessage & { [ADMITTED_BY]?: AuthResult };
 
 /**
  * One live agent WebSocket, which is also its connection record: ws builds sockets of this class
@@ -49,6 +56,8 @@ export class AgentSocket extends WebSocket {
   moreUids: string[] | undefined = undefined;
   missedPongs = 0;
   malformedInARow = 0;
+  /** Index of the enrollment token that admitted the socket in AgentAuthService.admitted; 0: none. */
+  tokenIndex = 0;
 }
 
 const EMPTY_UID = new Uint8Array(0);
@@ -93,6 +102,7 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.bus.onOutbound((envelope) => this.deliver(envelope));
+    this.auth.onRevoked((tokenId) => this.closeAdmittedBy(tokenId));
     this.pingTimer = setInterval(() => this.pingAll(), this.config.GATEWAY_PING_INTERVAL_MS);
     this.pingTimer.unref();
   }
@@ -101,29 +111,51 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     socket.on('error', destroyOnError);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== OPAMP_PATH) return refuseUpgrade(socket, 404);
-    if (!this.auth.isAuthorized(req.headers)) {
-      return refuseUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer realm="opamp"' });
+    const auth = this.auth.authenticate(req.headers);
+    if (!(auth instanceof Promise)) return this.upgradeAuthenticated(req, socket, head, auth);
+    auth.then(
+      (result) => this.upgradeAuthenticated(req, socket, head, result),
+      (err: Error) => {
+        this.logger.error(`authentication failed: ${err.message}`);
+        refuseUpgrade(socket, 503, { 'Retry-After': String(this.admission.retryAfterSeconds()) });
+      },
+    );
+  }
+
+  private upgradeAuthenticated(req: UpgradeRequest, socket: Duplex, head: Buffer, auth: AuthResult): void {
+    if (socket.destroyed) return; // the peer left while its token was looked up
+    if (!auth.ok) {
+      return auth.status === 401
+        ? refuseUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer realm="opamp"' })
+        : refuseUpgrade(socket, 503, { 'Retry-After': String(this.admission.retryAfterSeconds()) });
     }
     const decision = this.admission.admitNewContact();
     if (!decision.admitted) {
       return refuseUpgrade(socket, decision.status, { 'Retry-After': String(decision.retryAfterSeconds) });
     }
+    if (auth.tokenId) req[ADMITTED_BY] = auth;
     // ws watches the socket for errors from here on (its handshake listener, then the WebSocket's).
     socket.removeListener('error', destroyOnError);
     this.wss!.handleUpgrade(req, socket, head, this.onConnection);
   }
 
   /** handleUpgrade's callback; an arrow property so each upgrade does not allocate a closure. */
-  private readonly onConnection = (ws: AgentSocket): void => {
+  private readonly onConnection = (ws: AgentSocket, req: UpgradeRequest): void => {
     this.connectionSeq = (this.connectionSeq + 1) % Number.MAX_SAFE_INTEGER;
     ws.owner = this;
     ws.connectionId = `w${this.connectionSeq.toString(36)}`;
+    const admittedBy = req[ADMITTED_BY];
+    if (admittedBy?.ok) ws.tokenIndex = this.auth.admitted.acquire(admittedBy.tokenId, admittedBy.tokenDigest);
     this.connections.set(ws.connectionId, ws);
     gatewayMetrics.connections.set(this.connections.size);
     ws.on('message', OpampWsServer.socketMessage);
     ws.on('pong', OpampWsServer.socketPong);
     ws.on('error', OpampWsServer.socketError);
     ws.on('close', OpampWsServer.socketClose);
+    // Revoked between the lookup and the handshake: the revocation sweep missed this socket.
+    if (admittedBy?.ok && this.auth.isRevoked(admittedBy.tokenId)) {
+      ws.close(CloseCodes.tokenRevoked, TOKEN_REVOKED_REASON);
+    }
   };
 
   // Listeners shared by every socket: `this` is the socket, always an AgentSocket (ws builds them).
@@ -171,7 +203,12 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
     const requestId = this.bus.pending.nextId();
     this.bus.pending.track(requestId);
     this.ingress
-      .forward(parsed.uid, frame.data, { transport: Transport.WEBSOCKET, connectionId: conn.connectionId, requestId })
+      .forward(parsed.uid, frame.data, {
+        transport: Transport.WEBSOCKET,
+        connectionId: conn.connectionId,
+        requestId,
+        enrollmentTokenId: this.auth.admitted.idAt(conn.tokenIndex),
+      })
       .catch((err: Error) => {
         this.bus.pending.cancel(requestId);
         this.logger.warn(`cannot append message of ${conn.connectionId} to the bus: ${err.message}`);
@@ -225,6 +262,10 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
 
   private onClose(conn: AgentSocket, code: number, reason: string): void {
     this.connections.delete(conn.connectionId);
+    if (conn.tokenIndex !== 0) {
+      this.auth.admitted.release(conn.tokenIndex);
+      conn.tokenIndex = 0;
+    }
     gatewayMetrics.connections.set(this.connections.size);
     gatewayMetrics.closes.inc({ code: String(code) });
     if (conn.uid === '') return;
@@ -234,6 +275,22 @@ export class OpampWsServer implements OnApplicationBootstrap, BeforeApplicationS
         this.logger.warn(`cannot report close of ${conn.connectionId}: ${err.message}`);
       });
     }
+  }
+
+  /**
+   * An enrollment token was revoked: close every socket it admitted with 4401. The agent's next
+   * upgrade with that token gets 401. O(connections), and revocations are rare.
+   */
+  private closeAdmittedBy(tokenId: string): void {
+    const index = this.auth.admitted.indexOf(tokenId);
+    if (index === 0) return;
+    let closed = 0;
+    for (const conn of this.connections.values()) {
+      if (conn.tokenIndex !== index) continue;
+      conn.close(CloseCodes.tokenRevoked, TOKEN_REVOKED_REASON);
+      closed++;
+    }
+    if (closed > 0) this.logger.log(`enrollment token ${tokenId} revoked: closed ${closed} connection(s) with 4401`);
   }
 
   /** Half-open TCP detection: ping every interval, terminate after 2 unanswered pings. */

@@ -124,10 +124,18 @@ export function failureBudget(
   return { failures, counted, allowed, over: failures > allowed };
 }
 
+/** How the reason of a pause (or rollback) the failure budget caused begins. */
+export const FAILURE_BUDGET_REASON_PREFIX = 'failure budget exceeded:';
+
+/** True when a rollout's reason is the failure budget's (not a person's pause or a promotion hold). */
+export function isFailureBudgetReason(reason: string | null | undefined): boolean {
+  return typeof reason === 'string' && reason.startsWith(FAILURE_BUDGET_REASON_PREFIX);
+}
+
 function budgetReason(b: FailureBudget, s: Pick<RolloutSnapshot, 'strategy' | 'failuresAcknowledged'>): string {
   const since = s.failuresAcknowledged > 0 ? ' since the last resume' : '';
   return (
-    `failure budget exceeded: ${b.failures} of ${b.counted} targets failed or timed out${since} ` +
+    `${FAILURE_BUDGET_REASON_PREFIX} ${b.failures} of ${b.counted} targets failed or timed out${since} ` +
     `(maxFailurePercent ${s.strategy.maxFailurePercent}% allows ${b.allowed})`
   );
 }

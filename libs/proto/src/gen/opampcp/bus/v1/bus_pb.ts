@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file opampcp/bus/v1/bus.proto.
  */
 export const file_opampcp_bus_v1_bus: GenFile = /*@__PURE__*/
-  fileDesc("ChhvcGFtcGNwL2J1cy92MS9idXMucHJvdG8SDm9wYW1wY3AuYnVzLnYxItkCCg9JbmJvdW5kRW52ZWxvcGUSFAoMaW5zdGFuY2VfdWlkGAEgASgMEhIKCmdhdGV3YXlfaWQYAiABKAkSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRIsCgl0cmFuc3BvcnQYBCABKA4yGS5vcGFtcGNwLmJ1cy52MS5UcmFuc3BvcnQSFgoOcmVjZWl2ZWRfYXRfbXMYBSABKAMSEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIZCg9hZ2VudF90b19zZXJ2ZXIYCiABKAxIABI9ChFjb25uZWN0aW9uX2Nsb3NlZBgLIAEoCzIgLm9wYW1wY3AuYnVzLnYxLkNvbm5lY3Rpb25DbG9zZWRIABIxCgdjb250cm9sGAwgASgLMh4ub3BhbXBjcC5idXMudjEuQ29udHJvbENvbW1hbmRIAEIJCgdwYXlsb2FkIjAKEENvbm5lY3Rpb25DbG9zZWQSDAoEY29kZRgBIAEoDRIOCgZyZWFzb24YAiABKAki4gEKDkNvbnRyb2xDb21tYW5kEhIKCmNvbW1hbmRfaWQYASABKAkSMQoHcmVzdGFydBgKIAEoCzIeLm9wYW1wY3AuYnVzLnYxLlJlc3RhcnRDb21tYW5kSAASPgoOY3VzdG9tX21lc3NhZ2UYCyABKAsyJC5vcGFtcGNwLmJ1cy52MS5DdXN0b21NZXNzYWdlQ29tbWFuZEgAEj4KDmRlc2lyZWRfY29uZmlnGAwgASgLMiQub3BhbXBjcC5idXMudjEuRGVzaXJlZENvbmZpZ0NvbW1hbmRIAEIJCgdjb21tYW5kIhAKDlJlc3RhcnRDb21tYW5kIkYKFEN1c3RvbU1lc3NhZ2VDb21tYW5kEhIKCmNhcGFiaWxpdHkYASABKAkSDAoEdHlwZRgCIAEoCRIMCgRkYXRhGAMgASgMIlkKFERlc2lyZWRDb25maWdDb21tYW5kEhMKC2NvbmZpZ19oYXNoGAEgASgMEhIKCmNvbmZpZ19tYXAYAiABKAwSGAoQY2xlYXJfcXVhcmFudGluZRgDIAEoCCLFAQoQT3V0Ym91bmRFbnZlbG9wZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSFAoMaW5zdGFuY2VfdWlkGAMgASgMEhcKD3NlcnZlcl90b19hZ2VudBgEIAEoDBIuCgVjbG9zZRgFIAEoCzIfLm9wYW1wY3AuYnVzLnYxLkNsb3NlQ29ubmVjdGlvbhISCgpzZW50X2F0X21zGAYgASgDEhMKC3RyYWNlcGFyZW50GAcgASgJIi8KD0Nsb3NlQ29ubmVjdGlvbhIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCSpTCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASFwoTVFJBTlNQT1JUX1dFQlNPQ0tFVBABEhIKDlRSQU5TUE9SVF9IVFRQEAJiBnByb3RvMw");
+  fileDesc("ChhvcGFtcGNwL2J1cy92MS9idXMucHJvdG8SDm9wYW1wY3AuYnVzLnYxIvYCCg9JbmJvdW5kRW52ZWxvcGUSFAoMaW5zdGFuY2VfdWlkGAEgASgMEhIKCmdhdGV3YXlfaWQYAiABKAkSFQoNY29ubmVjdGlvbl9pZBgDIAEoCRIsCgl0cmFuc3BvcnQYBCABKA4yGS5vcGFtcGNwLmJ1cy52MS5UcmFuc3BvcnQSFgoOcmVjZWl2ZWRfYXRfbXMYBSABKAMSEwoLdHJhY2VwYXJlbnQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIbChNlbnJvbGxtZW50X3Rva2VuX2lkGAggASgJEhkKD2FnZW50X3RvX3NlcnZlchgKIAEoDEgAEj0KEWNvbm5lY3Rpb25fY2xvc2VkGAsgASgLMiAub3BhbXBjcC5idXMudjEuQ29ubmVjdGlvbkNsb3NlZEgAEjEKB2NvbnRyb2wYDCABKAsyHi5vcGFtcGNwLmJ1cy52MS5Db250cm9sQ29tbWFuZEgAQgkKB3BheWxvYWQiMAoQQ29ubmVjdGlvbkNsb3NlZBIMCgRjb2RlGAEgASgNEg4KBnJlYXNvbhgCIAEoCSKTAgoOQ29udHJvbENvbW1hbmQSEgoKY29tbWFuZF9pZBgBIAEoCRIxCgdyZXN0YXJ0GAogASgLMh4ub3BhbXBjcC5idXMudjEuUmVzdGFydENvbW1hbmRIABI+Cg5jdXN0b21fbWVzc2FnZRgLIAEoCzIkLm9wYW1wY3AuYnVzLnYxLkN1c3RvbU1lc3NhZ2VDb21tYW5kSAASPgoOZGVzaXJlZF9jb25maWcYDCABKAsyJC5vcGFtcGNwLmJ1cy52MS5EZXNpcmVkQ29uZmlnQ29tbWFuZEgAEi8KBmZvcmdldBgNIAEoCzIdLm9wYW1wY3AuYnVzLnYxLkZvcmdldENvbW1hbmRIAEIJCgdjb21tYW5kIhAKDlJlc3RhcnRDb21tYW5kIg8KDUZvcmdldENvbW1hbmQiRgoUQ3VzdG9tTWVzc2FnZUNvbW1hbmQSEgoKY2FwYWJpbGl0eRgBIAEoCRIMCgR0eXBlGAIgASgJEgwKBGRhdGEYAyABKAwiWQoURGVzaXJlZENvbmZpZ0NvbW1hbmQSEwoLY29uZmlnX2hhc2gYASABKAwSEgoKY29uZmlnX21hcBgCIAEoDBIYChBjbGVhcl9xdWFyYW50aW5lGAMgASgIIsUBChBPdXRib3VuZEVudmVsb3BlEhUKDWNvbm5lY3Rpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIUCgxpbnN0YW5jZV91aWQYAyABKAwSFwoPc2VydmVyX3RvX2FnZW50GAQgASgMEi4KBWNsb3NlGAUgASgLMh8ub3BhbXBjcC5idXMudjEuQ2xvc2VDb25uZWN0aW9uEhIKCnNlbnRfYXRfbXMYBiABKAMSEwoLdHJhY2VwYXJlbnQYByABKAkiLwoPQ2xvc2VDb25uZWN0aW9uEgwKBGNvZGUYASABKA0SDgoGcmVhc29uGAIgASgJKlMKCVRyYW5zcG9ydBIZChVUUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIXChNUUkFOU1BPUlRfV0VCU09DS0VUEAESEgoOVFJBTlNQT1JUX0hUVFAQAmIGcHJvdG8z");
 
 /**
  * One entry of an inbound shard stream `opamp:in:{shard}`. The shard is hash(instance_uid) mod N,
@@ -69,6 +69,15 @@ export type InboundEnvelope = Message<"opampcp.bus.v1.InboundEnvelope"> & {
    * @generated from field: string request_id = 7;
    */
   requestId: string;
+
+  /**
+   * Id (UUID text) of the enrollment token that admitted the connection (WS) or request (HTTP);
+   * empty when none did (open mode, or the shared OPAMP_ENROLLMENT_SECRET). The fleet records the
+   * first one an agent arrives with and initialises a new agent's labels from the token.
+   *
+   * @generated from field: string enrollment_token_id = 8;
+   */
+  enrollmentTokenId: string;
 
   /**
    * @generated from oneof opampcp.bus.v1.InboundEnvelope.payload
@@ -161,6 +170,12 @@ export type ControlCommand = Message<"opampcp.bus.v1.ControlCommand"> & {
      */
     value: DesiredConfigCommand;
     case: "desiredConfig";
+  } | {
+    /**
+     * @generated from field: opampcp.bus.v1.ForgetCommand forget = 13;
+     */
+    value: ForgetCommand;
+    case: "forget";
   } | { case: undefined; value?: undefined };
 };
 
@@ -183,6 +198,23 @@ export type RestartCommand = Message<"opampcp.bus.v1.RestartCommand"> & {
  */
 export const RestartCommandSchema: GenMessage<RestartCommand> = /*@__PURE__*/
   messageDesc(file_opampcp_bus_v1_bus, 3);
+
+/**
+ * The agent was forgotten through the API (its Postgres rows are deleted): the shard owner drops
+ * the agent from memory and deletes its hot state, route, deadline and dirty mark, so the next
+ * message from that uid is treated as coming from an agent never seen before (it re-enrols).
+ *
+ * @generated from message opampcp.bus.v1.ForgetCommand
+ */
+export type ForgetCommand = Message<"opampcp.bus.v1.ForgetCommand"> & {
+};
+
+/**
+ * Describes the message opampcp.bus.v1.ForgetCommand.
+ * Use `create(ForgetCommandSchema)` to create a new message.
+ */
+export const ForgetCommandSchema: GenMessage<ForgetCommand> = /*@__PURE__*/
+  messageDesc(file_opampcp_bus_v1_bus, 4);
 
 /**
  * @generated from message opampcp.bus.v1.CustomMessageCommand
@@ -209,7 +241,7 @@ export type CustomMessageCommand = Message<"opampcp.bus.v1.CustomMessageCommand"
  * Use `create(CustomMessageCommandSchema)` to create a new message.
  */
 export const CustomMessageCommandSchema: GenMessage<CustomMessageCommand> = /*@__PURE__*/
-  messageDesc(file_opampcp_bus_v1_bus, 4);
+  messageDesc(file_opampcp_bus_v1_bus, 5);
 
 /**
  * Sets (or clears, when config_hash is empty) the config the agent should run.
@@ -243,7 +275,7 @@ export type DesiredConfigCommand = Message<"opampcp.bus.v1.DesiredConfigCommand"
  * Use `create(DesiredConfigCommandSchema)` to create a new message.
  */
 export const DesiredConfigCommandSchema: GenMessage<DesiredConfigCommand> = /*@__PURE__*/
-  messageDesc(file_opampcp_bus_v1_bus, 5);
+  messageDesc(file_opampcp_bus_v1_bus, 6);
 
 /**
  * One entry of a gateway's outbound stream `opamp:out:{gateway_id}`.
@@ -298,7 +330,7 @@ export type OutboundEnvelope = Message<"opampcp.bus.v1.OutboundEnvelope"> & {
  * Use `create(OutboundEnvelopeSchema)` to create a new message.
  */
 export const OutboundEnvelopeSchema: GenMessage<OutboundEnvelope> = /*@__PURE__*/
-  messageDesc(file_opampcp_bus_v1_bus, 6);
+  messageDesc(file_opampcp_bus_v1_bus, 7);
 
 /**
  * @generated from message opampcp.bus.v1.CloseConnection
@@ -320,7 +352,7 @@ export type CloseConnection = Message<"opampcp.bus.v1.CloseConnection"> & {
  * Use `create(CloseConnectionSchema)` to create a new message.
  */
 export const CloseConnectionSchema: GenMessage<CloseConnection> = /*@__PURE__*/
-  messageDesc(file_opampcp_bus_v1_bus, 7);
+  messageDesc(file_opampcp_bus_v1_bus, 8);
 
 /**
  * @generated from enum opampcp.bus.v1.Transport

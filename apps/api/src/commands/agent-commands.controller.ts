@@ -1,0 +1,46 @@
+import { Body, Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { parseAgentUid, parseCustomMessageBody } from '../agents/agents.query.js';
+import { Audit, RequireRole, type Principal } from '../auth/roles.js';
+import type { CommandView } from './command.view.js';
+import { parseSendCommandBody } from './commands.query.js';
+import { CommandsService } from './commands.service.js';
+
+/** `createdBy` of what a request creates: the caller's principal id (null before auth runs). */
+export function principalIdOf(req: Request): string | null {
+  return (req as Request & { principal?: Principal }).principal?.id ?? null;
+}
+
+/** Commands addressed to one agent. Each answers 202 with the command resource (docs/commands.md). */
+@Controller('api/v1/agents')
+export class AgentCommandsController {
+  constructor(private readonly commands: CommandsService) {}
+
+  @Post(':uid/restart')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @Audit({ action: 'agents.restart', resourceType: 'agent', resourceParam: 'uid' })
+  restart(@Param('uid') uid: string, @Req() req: Request): Promise<CommandView> {
+    return this.commands.restart(parseAgentUid(uid), principalIdOf(req));
+  }
+
+  /** Body: { capability, type, data (base64) }: opaque data, tracked by capability and type. */
+  @Post(':uid/custom-messages')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @Audit({ action: 'agents.custom_message', resourceType: 'agent', resourceParam: 'uid' })
+  customMessage(@Param('uid') uid: string, @Body() body: unknown, @Req() req: Request): Promise<CommandView> {
+    const parsedUid = parseAgentUid(uid);
+    return this.commands.customMessage(parsedUid, parseCustomMessageBody(body), principalIdOf(req));
+  }
+
+  /** Body: { capability, type, parameters }: a custom command of a defined command type. */
+  @Post(':uid/commands')
+  @HttpCode(202)
+  @RequireRole('operator')
+  @Audit({ action: 'commands.create', resourceType: 'agent', resourceParam: 'uid' })
+  send(@Param('uid') uid: string, @Body() body: unknown, @Req() req: Request): Promise<CommandView> {
+    const parsedUid = parseAgentUid(uid);
+    return this.commands.send(parsedUid, parseSendCommandBody(body), principalIdOf(req));
+  }
+}

@@ -1,0 +1,70 @@
+// Who may use which root field of the GraphQL schema, and how a mutation is audited. The resolver
+// wrapper (executable-schema.ts) enforces it; building the schema fails when a root field has no
+// entry or an entry names no field, and so does `npm test` (executable-schema.spec.ts). Fields below
+// the roots are reachable only through a root field and need no role of their own.
+import type { Role } from '../auth/roles.js';
+
+export interface AuditedAs {
+  /** Same naming as the REST routes' @Audit actions. */
+  action: string;
+  resourceType: string;
+  /** The resource id: from the arguments, or once resolved from the result. */
+  resourceId: (args: Record<string, unknown>, result: unknown) => string | undefined;
+}
+
+export interface FieldAccess {
+  role: Role;
+  /** Every mutation has one. */
+  audit?: AuditedAs;
+}
+
+const arg =
+  (name: string) =>
+  (args: Record<string, unknown>): string | undefined =>
+    typeof args[name] === 'string' ? (args[name] as string) : undefined;
+const inputField =
+  (name: string) =>
+  (args: Record<string, unknown>): string | undefined => {
+    const input = args.input as Record<string, unknown> | undefined;
+    return typeof input?.[name] === 'string' ? (input[name] as string) : undefined;
+  };
+const resultId = (_args: Record<string, unknown>, result: unknown): string | undefined => {
+  const id = (result as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'string' ? id : undefined;
+};
+
+const operator = (action: string, resourceType: string, resourceId: AuditedAs['resourceId']): FieldAccess => ({
+  role: 'operator',
+  audit: { action, resourceType, resourceId },
+});
+
+/** "<Root type>.<field>" → access. */
+export const FIELD_ACCESS: Readonly<Record<string, FieldAccess>> = {
+  'Query.me': { role: 'viewer' },
+  'Query.agents': { role: 'viewer' },
+  'Query.agent': { role: 'viewer' },
+  'Query.agentEvents': { role: 'viewer' },
+  'Query.configs': { role: 'viewer' },
+  'Query.config': { role: 'viewer' },
+  'Query.versions': { role: 'viewer' },
+  'Query.version': { role: 'viewer' },
+  'Query.diff': { role: 'viewer' },
+  'Query.rollouts': { role: 'viewer' },
+  'Query.rollout': { role: 'viewer' },
+
+  'Mutation.setAgentLabels': operator('agents.set_labels', 'agent', arg('uid')),
+  'Mutation.createConfig': operator('configs.create', 'config', inputField('name')),
+  'Mutation.addConfigVersion': operator('configs.add_version', 'config', arg('config')),
+  'Mutation.createRollout': operator('rollouts.create', 'rollout', resultId),
+  'Mutation.pauseRollout': operator('rollouts.pause', 'rollout', arg('id')),
+  'Mutation.resumeRollout': operator('rollouts.resume', 'rollout', arg('id')),
+  'Mutation.promoteRollout': operator('rollouts.promote', 'rollout', arg('id')),
+  'Mutation.abortRollout': operator('rollouts.abort', 'rollout', arg('id')),
+  'Mutation.rollbackRollout': operator('rollouts.rollback', 'rollout', arg('id')),
+  'Mutation.restartAgent': operator('agents.restart', 'agent', arg('uid')),
+  'Mutation.sendCustomMessage': operator('agents.custom_message', 'agent', arg('uid')),
+
+  'Subscription.agentChanged': { role: 'viewer' },
+  'Subscription.rolloutProgress': { role: 'viewer' },
+  'Subscription.commandUpdated': { role: 'viewer' },
+};
