@@ -412,7 +412,10 @@ describe('commands', () => {
         status: 202,
         body: { id: 'c1', agentUid: agent.uid, kind: 'custom', state: 'queued' },
       }),
-      'POST /commands/bulk': () => ({ status: 200, body: { dryRun: true, matched: 5, eligible: 4, ineligible: 1 } }),
+      'POST /commands/bulk': () => ({
+        status: 200,
+        body: { dryRun: true, matched: 5, eligible: 4, ineligible: { noCapability: 1, offline: 0 } },
+      }),
     });
     expect(
       await h.run('commands', 'send', agent.uid, '--capability', 'io.x', '--type', 'echo', '--params', '{"a":1}'),
@@ -426,7 +429,7 @@ describe('commands', () => {
       command: { kind: 'custom', capability: 'io.x', type: 'echo' },
       dryRun: true,
     });
-    expect(h.out.at(-1)).toBe('dry run: 5 matched, 4 would get it, 1 would not');
+    expect(h.out.at(-1)).toBe('dry run: 5 matched, 4 would get it, 1 would not (noCapability 1)');
   });
 
   it('get --wait: exit 0 on succeeded, 4 on failed', async () => {

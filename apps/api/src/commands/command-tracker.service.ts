@@ -24,9 +24,10 @@ import { counter } from '@opamp/telemetry';
 import { API_CONFIG, type ApiConfig } from '../api.config.js';
 import { BusService } from '../redis/bus.service.js';
 import { commandEventOf, publishCommandEvents } from './command-events.js';
-import { commandSignals, parseAgentEvent } from './command-outcomes.js';
+import { commandSignals, parseAgentEvent, type CommandSignal } from './command-outcomes.js';
 import type { CommandRecord } from './command.view.js';
 import { CommandsRepository } from './commands.repository.js';
+import { isUuid } from './commands.query.js';
 
 const transitions = counter('opamp_api_command_transitions_total', 'Command state changes by the tracker', [
   'state',
@@ -256,21 +257,28 @@ export class CommandTracker implements OnApplicationBootstrap, BeforeApplication
   /** Applies the entries in stream order, publishes the changes, then acknowledges. */
   private async handle(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const changed: Array<{ rows: CommandRecord[]; cause: string }> = [];
+    const work: Array<{ id: string; cause: string; signal: CommandSignal }> = [];
     for (const [id, fields] of entries) {
       const text = fields ? fieldValue(fields, EVENT_FIELD) : undefined;
       const event = text === undefined ? undefined : parseAgentEvent(text);
       if (!event) continue;
       for (const signal of commandSignals(event)) {
-        try {
-          const rows = await this.repo.apply(signal);
-          if (rows.length > 0) changed.push({ rows, cause: event.type });
-        } catch (err) {
-          // Postgres down: leave the batch pending, it is read again. Anything else is specific
-          // to this entry (it would fail forever): log it and move on.
-          if (isDatabaseUnavailable(err)) throw err;
-          this.logger.error(`agent event ${id} (${event.type}) not applied: ${(err as Error).message}`);
-        }
+        if (isUuid(signal.agentUid)) work.push({ id, cause: event.type, signal });
+      }
+    }
+    // Most events concern agents without open commands: one query finds the few that matter.
+    const open = await this.repo.agentsWithOpenCommands([...new Set(work.map((w) => w.signal.agentUid))]);
+    const changed: Array<{ rows: CommandRecord[]; cause: string }> = [];
+    for (const { id, cause, signal } of work) {
+      if (!open.has(signal.agentUid)) continue;
+      try {
+        const rows = await this.repo.apply(signal);
+        if (rows.length > 0) changed.push({ rows, cause });
+      } catch (err) {
+        // Postgres down: leave the batch pending, it is read again. Anything else is specific
+        // to this entry (it would fail forever): log it and move on.
+        if (isDatabaseUnavailable(err)) throw err;
+        this.logger.error(`agent event ${id} (${cause}) not applied: ${(err as Error).message}`);
       }
     }
     for (const c of changed) await this.publish(c.rows, c.cause);

@@ -1,8 +1,9 @@
-import { Body, Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import type { Page } from '../common/pagination.js';
-import { Audit, RequireRole } from '../auth/roles.js';
-import { principalIdOf } from './agent-commands.controller.js';
+import { CurrentPrincipal } from '../auth/principal.decorator.js';
+import { Audit, RequireRole, type Principal } from '../auth/roles.js';
+import { createdBy } from './agent-commands.controller.js';
 import type { CommandView } from './command.view.js';
 import { parseBulkBody, parseCommandId, parseListCommandsQuery } from './commands.query.js';
 import { CommandsService, type BulkResult, type DryRunResult } from './commands.service.js';
@@ -27,11 +28,11 @@ export class CommandsController {
   @Audit({ action: 'commands.bulk', resourceType: 'command' })
   async bulk(
     @Body() body: unknown,
-    @Req() req: Request,
+    @CurrentPrincipal() principal: Principal | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<DryRunResult | BulkResult> {
     const input = parseBulkBody(body);
-    const result = await this.commands.bulk(input, principalIdOf(req));
+    const result = await this.commands.bulk(input, createdBy(principal));
     res.status(input.dryRun ? 200 : 202);
     return result;
   }

@@ -121,6 +121,19 @@ export class CommandsRepository {
   }
 
   /**
+   * Of `agentUids`, those with a command still queued or sent: one query for a whole batch of
+   * agent events, so that a reconnect storm (a `connected` event per agent) costs one round trip
+   * per batch rather than one UPDATE per event.
+   */
+  async agentsWithOpenCommands(agentUids: readonly string[]): Promise<Set<string>> {
+    if (agentUids.length === 0) return new Set();
+    const rows = await this.prisma.$queryRaw<Array<{ uid: string }>>`
+      SELECT DISTINCT c.agent_uid::text AS uid FROM commands c
+      WHERE c.agent_uid = ANY(${[...agentUids]}::uuid[]) AND c.state IN ('queued', 'sent')`;
+    return new Set(rows.map((r) => r.uid));
+  }
+
+  /**
    * Applies one signal of the agent-events stream with a guarded UPDATE: only forward
    * transitions, never out of a terminal state. Returns the rows it changed (usually none).
    */

@@ -175,7 +175,7 @@ describe('queries and mutations over the REST services', () => {
       l: { testrun: RUN, group: 'a', tier: 'edge' },
     });
     expect(set.body.data?.setAgentLabels).toMatchObject({ labels: { tier: 'edge' }, mergedLabels: { 'service.name': 'fluent-bit', tier: 'edge' } });
-    const badLabel = await gql(`mutation ($u: ID!) { setAgentLabels(uid: $u, labels: {"-bad": "x"}) { uid } }`, { u: uids[0] });
+    const badLabel = await gql(`mutation ($u: ID!, $l: JSON!) { setAgentLabels(uid: $u, labels: $l) { uid } }`, { u: uids[0], l: { '-bad': 'x' } });
     expect(badLabel.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 422 });
 
     const one = await gql(`query ($u: ID!) { agent(uid: $u) { uid labels customCapabilities effectiveConfig { hash } } }`, { u: uids[0]!.toUpperCase() });
@@ -232,7 +232,14 @@ describe('graphql-ws at /graphql', () => {
   const wsUrl = (): string => `${base.replace('http', 'ws')}/graphql`;
 
   function client(connectionParams: Record<string, unknown>): Client {
-    const c = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
+    const c = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      connectionParams,
+      retryAttempts: 0,
+      lazy: true,
+      on: { closed: (e) => console.log('DEBUG closed', (e as { code?: number }).code, String((e as { reason?: unknown }).reason)) },
+    });
     clients.push(c);
     return c;
   }

@@ -140,12 +140,23 @@ export function registerCommands(program: Command, ctx: Context): void {
         }>('/commands/bulk', { selector: o.selector, command, ...(o.dryRun ? { dryRun: true } : {}) })
       ).body;
       if (ctx.json) return ctx.printJson(res);
-      const n = (v: number | Record<string, number> | undefined): string =>
-        v === undefined ? '0' : typeof v === 'number' ? String(v) : JSON.stringify(v);
+      const why = (v: number | Record<string, number> | undefined): string => {
+        if (v === undefined || typeof v === 'number') return '';
+        const parts = Object.entries(v)
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => `${k} ${n}`);
+        return parts.length === 0 ? '' : ` (${parts.join(', ')})`;
+      };
+      const count = (v: number | Record<string, number> | undefined): number =>
+        v === undefined ? 0 : typeof v === 'number' ? v : Object.values(v).reduce((a, b) => a + b, 0);
       if (res.dryRun) {
-        ctx.out(`dry run: ${res.matched} matched, ${n(res.eligible)} would get it, ${n(res.ineligible)} would not`);
+        ctx.out(
+          `dry run: ${res.matched} matched, ${res.eligible ?? 0} would get it, ${count(res.ineligible)} would not${why(res.ineligible)}`,
+        );
       } else {
-        ctx.out(`bulk ${res.bulkId}: ${res.matched} matched, ${n(res.queued)} queued, ${n(res.skipped)} skipped`);
+        ctx.out(
+          `bulk ${res.bulkId}: ${res.matched} matched, ${res.queued ?? 0} queued, ${count(res.skipped)} skipped${why(res.ineligible)}`,
+        );
       }
     });
 
