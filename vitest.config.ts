@@ -23,6 +23,11 @@ const env = { OPAMP_ADMIN_API_KEY: TEST_ADMIN_API_KEY };
 // Nest needs decorator metadata, which esbuild does not emit; SWC does.
 const plugins = [swc.vite({ module: { type: 'es6' } })];
 
+// graphql resolves to its development build under Vite and to its production build under plain
+// Node: graphql-ws must load the same copy as the api's code (one GraphQLSchema class), so Vite
+// processes it too.
+const server = { deps: { inline: ['graphql-ws'] } };
+
 // Projects inherit nothing from the root (`extends` is unset), so each lists its own plugins.
 export default defineConfig({
   test: {
@@ -35,6 +40,7 @@ export default defineConfig({
           // test/bench: only the unit tests of the benchmark's pure helpers; the benchmark itself is `npm run bench`.
           include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'scripts/**/*.spec.ts', 'test/bench/**/*.spec.ts'],
           environment: 'node',
+          server,
         },
       },
       {
@@ -44,6 +50,7 @@ export default defineConfig({
           name: 'medium',
           include: ['apps/**/*.medium-spec.ts', 'libs/**/*.medium-spec.ts', 'test/**/*.medium-spec.ts'],
           environment: 'node',
+          server,
           globalSetup: ['test/support/global-setup.ts'],
           env,
           testTimeout: 30_000,
@@ -58,6 +65,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.e2e-spec.ts'],
           environment: 'node',
+          server,
           globalSetup: ['test/support/global-setup.ts'],
           env,
           testTimeout: 60_000,

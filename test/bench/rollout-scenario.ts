@@ -4,6 +4,7 @@
 // imposes, the config-apply rate the agents see against maxRestartsPerSecond, the Postgres rows
 // written per targeted agent, and the worker's step durations. Every wait is bounded; everything
 // started here is stopped in `finally` (and by the harness's exit hook).
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import type { WorkerRequest } from './client-protocol.js';
@@ -92,6 +93,9 @@ interface RolloutView {
   counts?: Record<string, number>;
 }
 
+/** The bench api's admin key (OPAMP_ADMIN_API_KEY), new for every run. */
+const BENCH_ADMIN_KEY = `opk_bench_${randomBytes(24).toString('base64url')}`;
+
 async function call<T>(
   base: string,
   method: string,
@@ -100,7 +104,10 @@ async function call<T>(
 ): Promise<{ status: number; body: T }> {
   const res = await fetch(`${base}${route}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${BENCH_ADMIN_KEY}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(60_000),
   });
@@ -271,7 +278,13 @@ async function startControlApps(ctx: BenchContext, replicas: number): Promise<{ 
   const api = new BenchChild({
     name: `api-r${replicas}`,
     args: ['--enable-source-maps', main('api')],
-    env: { ...env, API_PORT: String(apiPort), API_HOST: '127.0.0.1' },
+    env: {
+      ...env,
+      API_PORT: String(apiPort),
+      API_HOST: '127.0.0.1',
+      OPAMP_ADMIN_API_KEY: BENCH_ADMIN_KEY,
+      API_RATE_LIMIT_PER_MINUTE: '0',
+    },
     logFile: path.join(ctx.logDir, 'api.log'),
     echo: ctx.opts.verbose,
   });

@@ -229,12 +229,14 @@ export class CommandsService {
     this.logger.log(
       `bulk ${bulkId}: ${cmd.kind} for ${ids.length - failedIds.length} agent(s) matching "${input.selectorText}"`,
     );
+    // Agents may have come or gone between the count and the selection: never below zero.
+    const skipped = Math.max(0, counts.matched - ids.length);
     return {
       bulkId,
-      matched: counts.matched,
+      matched: Math.max(counts.matched, ids.length),
       queued: ids.length - failedIds.length,
-      skipped: counts.matched - ids.length,
-      ineligible: ineligibleOf(eligibility, counts.matched - ids.length),
+      skipped,
+      ineligible: ineligibleOf(eligibility, skipped),
       failed: failedIds.length,
     };
   }

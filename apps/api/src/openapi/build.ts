@@ -11,7 +11,10 @@ export const OPENAPI_FILE = 'docs/api/openapi.json';
 
 /** Every route of the api app (nothing connects: forRoot only describes the modules). */
 export function apiRoutes(): RouteInfo[] {
-  const config = loadApiConfig({ DATABASE_URL: 'postgresql://unused@127.0.0.1:1/unused', REDIS_URL: 'redis://127.0.0.1:1' });
+  const config = loadApiConfig({
+    DATABASE_URL: 'postgresql://unused@127.0.0.1:1/unused',
+    REDIS_URL: 'redis://127.0.0.1:1',
+  });
   return routesOf(controllersOf(ApiAppModule.forRoot(config)));
 }
 

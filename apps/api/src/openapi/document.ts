@@ -58,8 +58,10 @@ export function buildOpenApiDocument(routes: RouteInfo[], version: string): Json
       problems.push(`route without documentation in apps/api/src/openapi/operations.ts: ${key}`);
       continue;
     }
-    if (!route.roleDeclared) problems.push(`route without @RequireRole or @Public: ${key} (${route.controller}.${route.handler})`);
-    if (route.method !== 'GET' && !route.audit) problems.push(`mutation without @Audit: ${key} (${route.controller}.${route.handler})`);
+    if (!route.roleDeclared)
+      problems.push(`route without @RequireRole or @Public: ${key} (${route.controller}.${route.handler})`);
+    if (route.method !== 'GET' && !route.audit)
+      problems.push(`mutation without @Audit: ${key} (${route.controller}.${route.handler})`);
     const pathParams = [...route.path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);
     const parameters = [
       ...pathParams.map((name) => ({

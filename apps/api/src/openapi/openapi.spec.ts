@@ -21,14 +21,19 @@ describe('OpenAPI document', () => {
   });
 
   it('requires a role on everything under /api/v1 but the document itself', () => {
-    const open = apiRoutes().filter((r) => r.role === 'public').map((r) => r.path);
+    const open = apiRoutes()
+      .filter((r) => r.role === 'public')
+      .map((r) => r.path);
     expect(open.sort()).toEqual(['/api/v1/openapi.json', '/healthz', '/metrics', '/readyz']);
   });
 
   it('is OpenAPI 3.1 with a bearer scheme, and 401/403 on every protected operation', () => {
     const doc = JSON.parse(openApiText()) as {
       openapi: string;
-      paths: Record<string, Record<string, { security: unknown[]; responses: Record<string, unknown>; 'x-required-role': string }>>;
+      paths: Record<
+        string,
+        Record<string, { security: unknown[]; responses: Record<string, unknown>; 'x-required-role': string }>
+      >;
     };
     expect(doc.openapi).toBe('3.1.0');
     for (const [p, ops] of Object.entries(doc.paths)) {

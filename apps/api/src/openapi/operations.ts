@@ -30,7 +30,9 @@ const customCommand = obj({ capability: str(), type: str(), parameters: anyObjec
 const bulkCommand = obj(
   {
     selector: str('Label selector of the target agents'),
-    command: { oneOf: [obj({ kind: { const: 'restart' } }), { allOf: [obj({ kind: { const: 'custom' } }), customCommand] }] },
+    command: {
+      oneOf: [obj({ kind: { const: 'restart' } }), { allOf: [obj({ kind: { const: 'custom' } }), customCommand] }],
+    },
     dryRun: { type: 'boolean' },
   },
   ['selector', 'command'],
@@ -53,7 +55,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Readiness (Postgres and Redis reachable, not shutting down)',
     responses: { 200: ['Ready', ref('Health')], 503: ['Not ready', ref('Health')] },
   },
-  'GET /metrics': { tag: 'health', summary: 'Prometheus metrics', responses: { 200: ['Metrics', { type: 'string' }, 'text/plain'] } },
+  'GET /metrics': {
+    tag: 'health',
+    summary: 'Prometheus metrics',
+    responses: { 200: ['Metrics', { type: 'string' }, 'text/plain'] },
+  },
   'GET /api/v1/openapi.json': {
     tag: 'meta',
     summary: 'This document',
@@ -86,7 +92,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     query: { includeRevoked: q('true to include revoked keys', { type: 'boolean' }), limit, cursor },
     responses: { 200: ['A page of keys', page('ApiKey')] },
   },
-  'GET /api/v1/api-keys/{id}': { tag: 'auth', summary: 'Get an API key', responses: { 200: ['The key', ref('ApiKey')], 404: ['No such key'] } },
+  'GET /api/v1/api-keys/{id}': {
+    tag: 'auth',
+    summary: 'Get an API key',
+    responses: { 200: ['The key', ref('ApiKey')], 404: ['No such key'] },
+  },
   'POST /api/v1/api-keys/{id}/revoke': {
     tag: 'auth',
     summary: 'Revoke an API key (idempotent)',
@@ -118,13 +128,19 @@ export const OPERATIONS: Record<string, OperationDoc> = {
       version: q('service.version'),
       capability: q('An AgentCapabilities name (e.g. AcceptsRestartCommand) or a custom capability'),
       q: q('Free text over service name, host name and uid'),
-      sort: q('lastSeenAt | firstSeenAt | hostName | serviceName | agentType | serviceVersion | uid; "-" prefix for descending'),
+      sort: q(
+        'lastSeenAt | firstSeenAt | hostName | serviceName | agentType | serviceVersion | uid; "-" prefix for descending',
+      ),
       limit,
       cursor,
     },
     responses: { 200: ['A page of agents', page('Agent')] },
   },
-  'GET /api/v1/agents/{uid}': { tag: 'agents', summary: 'Get an agent', responses: { 200: ['The agent', ref('Agent')], 404: ['No such agent'] } },
+  'GET /api/v1/agents/{uid}': {
+    tag: 'agents',
+    summary: 'Get an agent',
+    responses: { 200: ['The agent', ref('Agent')], 404: ['No such agent'] },
+  },
   'DELETE /api/v1/agents/{uid}': {
     tag: 'agents',
     summary: 'Forget an agent',
@@ -153,13 +169,22 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /api/v1/agents/{uid}/config': {
     tag: 'configs',
     summary: "An agent's desired config",
-    responses: { 200: ['Desired config, active rollout, quarantined hashes', ref('AgentConfig')], 404: ['No such agent'] },
+    responses: {
+      200: ['Desired config, active rollout, quarantined hashes', ref('AgentConfig')],
+      404: ['No such agent'],
+    },
   },
   'PUT /api/v1/agents/{uid}/config': {
     tag: 'configs',
     summary: 'Assign a config version to one agent',
-    body: { schema: obj({ config: str(), version: int(), clearQuarantine: { type: 'boolean' } }, ['config', 'version']) },
-    responses: { 200: ['Assigned', ref('AgentConfig')], 404: ['No such agent or config'], 409: ['In an active rollout'] },
+    body: {
+      schema: obj({ config: str(), version: int(), clearQuarantine: { type: 'boolean' } }, ['config', 'version']),
+    },
+    responses: {
+      200: ['Assigned', ref('AgentConfig')],
+      404: ['No such agent or config'],
+      409: ['In an active rollout'],
+    },
   },
   'DELETE /api/v1/agents/{uid}/config': {
     tag: 'configs',
@@ -174,7 +199,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'POST /api/v1/agents/{uid}/restart': {
     tag: 'commands',
     summary: 'Restart an agent',
-    responses: { 202: ['Queued', ref('Command')], 404: ['No such agent'], 409: ['The agent does not accept restart commands'] },
+    responses: {
+      202: ['Queued', ref('Command')],
+      404: ['No such agent'],
+      409: ['The agent does not accept restart commands'],
+    },
   },
   'POST /api/v1/agents/{uid}/custom-messages': {
     tag: 'commands',
@@ -196,6 +225,9 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /api/v1/fleet/summary': {
     tag: 'agents',
     summary: 'Counts by status, health, agent type, version, config hash and drift',
+    description:
+      'Drift categories: inSync, pendingApply, applyFailed, effectiveDiffers, noDesired (docs/agents-api.md).',
+    query: { selector, top: q('How many versions and config hashes to list (1–100, default 10)', { type: 'integer' }) },
     responses: { 200: ['The summary', ref('FleetSummary')] },
   },
 
@@ -203,15 +235,30 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /api/v1/commands': {
     tag: 'commands',
     summary: 'List commands (newest first)',
-    query: { agent: q('Agent uid'), state: q('queued | sent | succeeded | failed | timed_out'), kind: q('restart | custom'), bulkId: q('Bulk id'), limit, cursor },
+    query: {
+      agent: q('Agent uid'),
+      state: q('queued | sent | succeeded | failed | timed_out'),
+      kind: q('restart | custom'),
+      bulkId: q('Bulk id'),
+      limit,
+      cursor,
+    },
     responses: { 200: ['A page of commands', page('Command')] },
   },
-  'GET /api/v1/commands/{id}': { tag: 'commands', summary: 'Get a command', responses: { 200: ['The command', ref('Command')], 404: ['No such command'] } },
+  'GET /api/v1/commands/{id}': {
+    tag: 'commands',
+    summary: 'Get a command',
+    responses: { 200: ['The command', ref('Command')], 404: ['No such command'] },
+  },
   'POST /api/v1/commands/bulk': {
     tag: 'commands',
     summary: 'Send a command to every agent a selector matches (dryRun: count only)',
     body: { schema: bulkCommand },
-    responses: { 200: ['Dry run counts', anyObject], 202: ['Queued', anyObject], 422: ['Too many agents or invalid command'] },
+    responses: {
+      200: ['Dry run counts', anyObject],
+      202: ['Queued', anyObject],
+      422: ['Too many agents or invalid command'],
+    },
   },
   'GET /api/v1/command-types': {
     tag: 'commands',
@@ -222,8 +269,14 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'PUT /api/v1/command-types/{capability}/{type}': {
     tag: 'commands',
     summary: 'Create or replace a command type',
-    body: { schema: obj({ description: str(), parametersSchema: anyObject, timeoutSeconds: int() }, ['parametersSchema']) },
-    responses: { 200: ['Replaced', ref('CommandType')], 201: ['Created', ref('CommandType')], 422: ['Invalid JSON Schema'] },
+    body: {
+      schema: obj({ description: str(), parametersSchema: anyObject, timeoutSeconds: int() }, ['parametersSchema']),
+    },
+    responses: {
+      200: ['Replaced', ref('CommandType')],
+      201: ['Created', ref('CommandType')],
+      422: ['Invalid JSON Schema'],
+    },
   },
   'DELETE /api/v1/command-types/{capability}/{type}': {
     tag: 'commands',
@@ -237,7 +290,9 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     summary: 'Create an enrollment token for agents',
     description: 'The token is in this response only. Agents that enrol with it inherit its labels.',
     body: {
-      schema: obj({ name: str(), labels, expiresAt: str(undefined, { format: 'date-time' }), ttlSeconds: int() }, ['name']),
+      schema: obj({ name: str(), labels, expiresAt: str(undefined, { format: 'date-time' }), ttlSeconds: int() }, [
+        'name',
+      ]),
     },
     responses: { 201: ['Created', ref('NewEnrollmentToken')] },
   },
@@ -264,7 +319,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'configs',
     summary: 'Create a config (200 when exactly this config exists)',
     body: { schema: obj({ name: str(), agentType: str(), description: str() }, ['name', 'agentType']) },
-    responses: { 200: ['Already exists', ref('Config')], 201: ['Created', ref('Config')], 409: ['Exists with other settings'] },
+    responses: {
+      200: ['Already exists', ref('Config')],
+      201: ['Created', ref('Config')],
+      409: ['Exists with other settings'],
+    },
   },
   'GET /api/v1/configs': {
     tag: 'configs',
@@ -272,7 +331,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     query: { agentType: q('Only this agent type'), limit, cursor },
     responses: { 200: ['A page of configs', page('Config')] },
   },
-  'GET /api/v1/configs/{name}': { tag: 'configs', summary: 'Get a config', responses: { 200: ['The config', ref('Config')], 404: ['No such config'] } },
+  'GET /api/v1/configs/{name}': {
+    tag: 'configs',
+    summary: 'Get a config',
+    responses: { 200: ['The config', ref('Config')], 404: ['No such config'] },
+  },
   'POST /api/v1/configs/{name}/versions': {
     tag: 'configs',
     summary: 'Add a version (200 with the existing one when the content is unchanged)',
@@ -311,7 +374,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
         ['config', 'version', 'selector'],
       ),
     },
-    responses: { 200: ['The plan (dryRun)', ref('RolloutPlan')], 201: ['Created', ref('Rollout')], 409: ['Overlaps a running rollout'] },
+    responses: {
+      200: ['The plan (dryRun)', ref('RolloutPlan')],
+      201: ['Created', ref('Rollout')],
+      409: ['Overlaps a running rollout'],
+    },
   },
   'GET /api/v1/rollouts': {
     tag: 'rollouts',
@@ -319,12 +386,20 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     query: { state: q('Rollout state'), config: q('Config name'), limit, cursor },
     responses: { 200: ['A page of rollouts', page('Rollout')] },
   },
-  'GET /api/v1/rollouts/{id}': { tag: 'rollouts', summary: 'Get a rollout with its waves and counts', responses: { 200: ['The rollout', ref('Rollout')], 404: ['No such rollout'] } },
+  'GET /api/v1/rollouts/{id}': {
+    tag: 'rollouts',
+    summary: 'Get a rollout with its waves and counts',
+    responses: { 200: ['The rollout', ref('Rollout')], 404: ['No such rollout'] },
+  },
   'POST /api/v1/rollouts/{id}/pause': {
     tag: 'rollouts',
     summary: 'Pause',
     body: control,
-    responses: { 200: ['Paused', ref('Rollout')], 404: ['No such rollout'], 409: ['Not in a state that can be paused'] },
+    responses: {
+      200: ['Paused', ref('Rollout')],
+      404: ['No such rollout'],
+      409: ['Not in a state that can be paused'],
+    },
   },
   'POST /api/v1/rollouts/{id}/resume': {
     tag: 'rollouts',
@@ -355,7 +430,11 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /api/v1/events': {
     tag: 'live',
     summary: 'Server-sent events: agent changes, command outcomes, rollout progress',
-    query: { types: q('Comma-separated: agent, command, rollout'), rollout: q('Only this rollout'), agent: q('Only this agent') },
+    query: {
+      types: q('Comma-separated: agent, command, rollout'),
+      rollout: q('Only this rollout'),
+      agent: q('Only this agent'),
+    },
     responses: { 200: ['An event stream (Last-Event-ID resumes)', { type: 'string' }, 'text/event-stream'] },
   },
 };

@@ -69,7 +69,9 @@ export const openApiPath = (expressPath: string): string => expressPath.replace(
 export function routesOf(controllers: Type<unknown>[]): RouteInfo[] {
   const routes: RouteInfo[] = [];
   for (const c of controllers) {
-    const prefixes = ([] as string[]).concat((Reflect.getMetadata(PATH_METADATA, c) as string | string[] | undefined) ?? '');
+    const prefixes = ([] as string[]).concat(
+      (Reflect.getMetadata(PATH_METADATA, c) as string | string[] | undefined) ?? '',
+    );
     const proto = c.prototype as Record<string, unknown>;
     for (const name of Object.getOwnPropertyNames(proto)) {
       if (name === 'constructor') continue;
@@ -79,11 +81,14 @@ export function routesOf(controllers: Type<unknown>[]): RouteInfo[] {
       if (methodCode === undefined) continue;
       const method = METHODS[methodCode];
       if (!method) throw new Error(`${c.name}.${name}: unsupported HTTP method ${RequestMethod[methodCode]}`);
-      const subPaths = ([] as string[]).concat((Reflect.getMetadata(PATH_METADATA, fn) as string | string[] | undefined) ?? '');
+      const subPaths = ([] as string[]).concat(
+        (Reflect.getMetadata(PATH_METADATA, fn) as string | string[] | undefined) ?? '',
+      );
       const isPublic =
         c === HealthController ||
         Boolean(Reflect.getMetadata(PUBLIC_METADATA, fn) ?? Reflect.getMetadata(PUBLIC_METADATA, c));
-      const declared = (Reflect.getMetadata(ROLE_METADATA, fn) ?? Reflect.getMetadata(ROLE_METADATA, c)) as Role | undefined;
+      const declared = (Reflect.getMetadata(ROLE_METADATA, fn) ?? Reflect.getMetadata(ROLE_METADATA, c)) as
+        Role | undefined;
       for (const prefix of prefixes) {
         for (const sub of subPaths) {
           routes.push({

@@ -3,12 +3,24 @@
 // against them (openapi.medium-spec.ts).
 type Schema = Record<string, unknown>;
 
-const str = (description?: string, extra: Schema = {}): Schema => ({ type: 'string', ...(description ? { description } : {}), ...extra });
-const nstr = (description?: string, extra: Schema = {}): Schema => ({ type: ['string', 'null'], ...(description ? { description } : {}), ...extra });
+const str = (description?: string, extra: Schema = {}): Schema => ({
+  type: 'string',
+  ...(description ? { description } : {}),
+  ...extra,
+});
+const nstr = (description?: string, extra: Schema = {}): Schema => ({
+  type: ['string', 'null'],
+  ...(description ? { description } : {}),
+  ...extra,
+});
 const int = (description?: string): Schema => ({ type: 'integer', ...(description ? { description } : {}) });
 const dt = (description?: string): Schema => str(description, { format: 'date-time' });
 const ndt = (description?: string): Schema => nstr(description, { format: 'date-time' });
-const obj = (properties: Record<string, Schema>, required: string[] = Object.keys(properties), extra: Schema = {}): Schema => ({
+const obj = (
+  properties: Record<string, Schema>,
+  required: string[] = Object.keys(properties),
+  extra: Schema = {},
+): Schema => ({
   type: 'object',
   properties,
   required,
@@ -17,7 +29,11 @@ const obj = (properties: Record<string, Schema>, required: string[] = Object.key
 export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const arr = (items: Schema): Schema => ({ type: 'array', items });
 const anyObject: Schema = { type: 'object', additionalProperties: true };
-const labels: Schema = { type: 'object', additionalProperties: { type: 'string' }, description: 'Kubernetes-style labels' };
+const labels: Schema = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  description: 'Kubernetes-style labels',
+};
 
 export const page = (item: string): Schema =>
   obj({ items: arr(ref(item)), nextCursor: nstr('Pass as `cursor` for the next page; null on the last page') });
@@ -57,9 +73,14 @@ export const SCHEMAS: Record<string, Schema> = {
     ['uid', 'agentType', 'connectionState', 'capabilities', 'labels', 'lastSeenAt'],
     { additionalProperties: true, description: 'An agent: what it reported and what the API set (labels)' },
   ),
-  AgentEvent: obj({ id: str(), type: str(), at: dt(), data: anyObject }, ['type', 'at', 'data'], { additionalProperties: true }),
+  AgentEvent: obj({ id: str(), type: str(), at: dt(), data: anyObject }, ['type', 'at', 'data'], {
+    additionalProperties: true,
+  }),
   AgentLabels: obj({ uid: str(), labels, mergedLabels: labels }, ['uid', 'labels'], { additionalProperties: true }),
-  AgentConfig: { ...anyObject, description: "The agent's desired config, the active rollout targeting it, and its quarantined hashes" },
+  AgentConfig: {
+    ...anyObject,
+    description: "The agent's desired config, the active rollout targeting it, and its quarantined hashes",
+  },
   Config: obj(
     { id: str(), name: str(), agentType: str(), description: nstr(), createdAt: dt(), updatedAt: dt() },
     ['name', 'agentType'],
@@ -69,14 +90,20 @@ export const SCHEMAS: Record<string, Schema> = {
     { name: str(), contentType: str(), content: str(), encoding: str(undefined, { enum: ['utf-8', 'base64'] }) },
     ['name', 'content'],
   ),
-  ConfigVersion: obj({ version: int(), hash: str('SHA-256 (hex) of the config map'), createdAt: dt() }, ['version', 'hash'], {
-    additionalProperties: true,
-  }),
+  ConfigVersion: obj(
+    { version: int(), hash: str('SHA-256 (hex) of the config map'), createdAt: dt() },
+    ['version', 'hash'],
+    {
+      additionalProperties: true,
+    },
+  ),
   ConfigDiff: { ...anyObject, description: 'Per-file differences between two versions' },
   Rollout: obj(
     {
       id: str(),
-      state: str(undefined, { enum: ['planned', 'running', 'paused', 'completed', 'aborted', 'rolling_back', 'rolled_back'] }),
+      state: str(undefined, {
+        enum: ['planned', 'running', 'paused', 'completed', 'aborted', 'rolling_back', 'rolled_back'],
+      }),
       reason: nstr(),
       selector: str(),
       createdBy: nstr(),
@@ -155,7 +182,9 @@ export const SCHEMAS: Record<string, Schema> = {
     ['id', 'name', 'prefix', 'labels', 'status'],
     { additionalProperties: true, description: 'docs/enrollment.md' },
   ),
-  NewEnrollmentToken: { allOf: [ref('EnrollmentToken'), obj({ token: str('The secret; shown only in this response') })] },
+  NewEnrollmentToken: {
+    allOf: [ref('EnrollmentToken'), obj({ token: str('The secret; shown only in this response') })],
+  },
   FleetSummary: { ...anyObject, description: 'Counts by status, health, type, version, config hash and drift' },
   Health: obj({ status: str() }, ['status'], { additionalProperties: true }),
 };
