@@ -232,14 +232,7 @@ describe('graphql-ws at /graphql', () => {
   const wsUrl = (): string => `${base.replace('http', 'ws')}/graphql`;
 
   function client(connectionParams: Record<string, unknown>): Client {
-    const c = createClient({
-      url: wsUrl(),
-      webSocketImpl: WebSocket,
-      connectionParams,
-      retryAttempts: 0,
-      lazy: true,
-      on: { closed: (e) => console.log('DEBUG closed', (e as { code?: number }).code, String((e as { reason?: unknown }).reason)) },
-    });
+    const c = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: true });
     clients.push(c);
     return c;
   }
@@ -263,23 +256,25 @@ describe('graphql-ws at /graphql', () => {
       query: `subscription ($id: ID) { rolloutProgress(id: $id) { id rolloutId type step counts { applied } } }`,
       variables: { id },
     });
-    // The subscription is registered once the first `next` is pending; publish until it sees one.
+    // The server subscribes once the client's subscribe message arrives: publish (with noise of
+    // another rollout) until the first event gets through.
     const first = events.next();
-    let entry = '';
-    for (let step = 1; step <= 50 && entry === ''; step++) {
-      await publishRolloutEvent(redis, { rolloutId: randomUUID(), step, at: new Date().toISOString(), type: 'noise', state: 'running', stage: 0, wave: null });
-      const e = await publishRolloutEvent(redis, {
+    let delivered = false;
+    void first.then(() => (delivered = true));
+    for (let step = 1; step <= 50 && !delivered; step++) {
+      const at = new Date().toISOString();
+      await publishRolloutEvent(redis, { rolloutId: randomUUID(), step, at, type: 'noise', state: 'running', stage: 0, wave: null });
+      await publishRolloutEvent(redis, {
         rolloutId: id,
         step,
-        at: new Date().toISOString(),
+        at,
         type: 'wave_passed',
         state: 'running',
         stage: 0,
         wave: 0,
         counts: { pending: 0, applying: 0, applied: 5, failed: 0, timed_out: 0, skipped: 0 },
       });
-      const got = await Promise.race([first.then(() => e), new Promise<string>((r) => setTimeout(() => r(''), 100))]);
-      entry = got;
+      await new Promise((r) => setTimeout(r, 100));
     }
     const r = await first;
     expect(r.value?.data?.rolloutProgress).toMatchObject({ rolloutId: id, type: 'wave_passed', counts: { applied: 5 } });

@@ -1,7 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { CreatedRollout, RolloutDetail, RolloutSummary } from '@opamp/rollouts';
-import { Audit, RequireRole } from '../auth/roles.js';
+import { CurrentPrincipal } from '../auth/principal.decorator.js';
+import { Audit, RequireRole, type Principal } from '../auth/roles.js';
 import type { Page } from '../common/pagination.js';
 import { parseControlBody, parseCreateRolloutBody, parseListRolloutsQuery } from './rollouts.query.js';
 import { RolloutsService, type DryRunResult } from './rollouts.service.js';
@@ -20,9 +21,10 @@ export class RolloutsController {
   async create(
     @Body() body: unknown,
     @Res({ passthrough: true }) res: Response,
+    @CurrentPrincipal() principal: Principal | undefined,
   ): Promise<CreatedRollout | DryRunResult> {
     const parsed = parseCreateRolloutBody(body);
-    const result = await this.rollouts.create(parsed);
+    const result = await this.rollouts.create(parsed, principal?.id);
     res.status(parsed.dryRun ? 200 : 201);
     if (result.id !== null) res.location(`/api/v1/rollouts/${result.id}`);
     return result;

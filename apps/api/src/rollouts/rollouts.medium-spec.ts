@@ -113,6 +113,10 @@ describe('POST /api/v1/rollouts', () => {
     expect((r.body.plan as { stages: Array<{ waves: number[] }> }).stages[0]!.waves).toEqual([3, 3, 3, 3]);
     expect(r.location).toBe(`/api/v1/rollouts/${r.body.id as string}`);
     expect(await prisma.rolloutTarget.count({ where: { rolloutId: r.body.id as string } })).toBe(12);
+    // Who started it: the caller's API key.
+    const stored = await prisma.rollout.findUniqueOrThrow({ where: { id: r.body.id as string } });
+    const adminKey = await prisma.apiKey.findFirstOrThrow({ where: { bootstrap: true, revokedAt: null } });
+    expect(stored.createdBy).toBe(`key:${adminKey.id}`);
     // The worker is asked to step the new rollout at once.
     expect(await advanceJobs(r.body.id as string)).toHaveLength(1);
     await post(`/api/v1/rollouts/${r.body.id as string}/abort`);

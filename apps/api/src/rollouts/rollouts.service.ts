@@ -25,8 +25,15 @@ export interface DryRunResult extends PlannedRollout {
 export class RolloutsService {
   constructor(@Inject(ROLLOUT_STORE) private readonly store: RolloutStore) {}
 
-  create(body: CreateRolloutBody): Promise<CreatedRollout | DryRunResult> {
-    const input = { config: body.config, version: body.version, selector: body.selector, strategy: body.strategy };
+  /** `createdBy`: the caller's principal id ("key:<uuid>" / "user:<sub>"), kept on the rollout. */
+  create(body: CreateRolloutBody, createdBy?: string): Promise<CreatedRollout | DryRunResult> {
+    const input = {
+      config: body.config,
+      version: body.version,
+      selector: body.selector,
+      strategy: body.strategy,
+      ...(createdBy ? { createdBy } : {}),
+    };
     return withRolloutProblems(async () => {
       if (!body.dryRun) return this.store.create(input);
       const planned = await this.store.plan(input);
