@@ -20,7 +20,9 @@ if (process.argv.includes('--write')) {
     // missing: stale
   }
   if (committed !== text) {
-    console.error(`${SCHEMA_FILE} is out of date with apps/api/src/graphql: run 'npm run graphql:schema -- --write' and commit it.`);
+    console.error(
+      `${SCHEMA_FILE} is out of date with apps/api/src/graphql: run 'npm run graphql:schema -- --write' and commit it.`,
+    );
     process.exit(1);
   }
   console.log(`${SCHEMA_FILE} is up to date.`);

@@ -90,7 +90,8 @@ describe('every REST operation enforces authentication and its role', () => {
     const wrong: string[] = [];
     for (const op of operations) {
       const status = await statusOf(op);
-      if (op.role === 'public' ? status === 401 || status === 403 : status !== 401) wrong.push(`${op.method} ${op.path} → ${status}`);
+      if (op.role === 'public' ? status === 401 || status === 403 : status !== 401)
+        wrong.push(`${op.method} ${op.path} → ${status}`);
     }
     expect(wrong).toEqual([]);
   });

@@ -7,7 +7,7 @@ import { DEFAULT_BUS_LIMITS, RedisKeys, StreamKeys } from '@opamp/bus';
 import { ECHO_CAPABILITY } from '../../apps/simulator/src/simulated-agent.js';
 import { httpRequest, uidText } from '../support/opamp-raw-client.js';
 import type { RunningApp } from '../support/processes.js';
-import { REDIS_URL } from '../support/env.js';
+import { adminAuth, REDIS_URL } from '../support/env.js';
 import { eventually, sleep } from '../support/wait.js';
 import { HttpLoad, RedisView, startSimAgents, type HttpLoopAgent, type SimGroup } from './helpers/cluster.js';
 import { apiFor, isAlive, SHARDS, startStack, type Api, type Stack } from './helpers/stack.js';
@@ -308,7 +308,7 @@ describe('graceful SIGTERM under load', () => {
         try {
           const res = await httpRequest(`${api2.url}/api/v1/agents/${agent.uid}/custom-messages`, {
             method: 'POST',
-            headers: { 'Content-Type': 'application/json' },
+            headers: { 'Content-Type': 'application/json', ...adminAuth() },
             body,
             timeoutMs: 10_000,
           });

@@ -48,7 +48,12 @@ beforeAll(async () => {
   stack = await startStack({ fleet: { FLEET_HEARTBEAT_INTERVAL_SECONDS: '1' } });
   worker = await startApp(
     'rollout-worker',
-    { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ROLLOUT_WORKER_TICK_MS: '200', ROLLOUT_WORKER_SWEEP_INTERVAL_MS: '1000' },
+    {
+      OPAMP_SHARDS: SHARDS,
+      LOG_LEVEL: 'warn',
+      ROLLOUT_WORKER_TICK_MS: '200',
+      ROLLOUT_WORKER_SWEEP_INTERVAL_MS: '1000',
+    },
     { timeoutMs: 60_000 },
   );
   for (let i = 0; i < AGENTS; i++) {
@@ -78,7 +83,10 @@ describe('live rollout progress', () => {
     const selector = `suite=${SUITE}`;
     await eventually(
       async () => {
-        const data = await gql('query ($s: String) { agents(selector: $s, status: [connected], limit: 50) { items { uid } } }', { s: selector });
+        const data = await gql(
+          'query ($s: String) { agents(selector: $s, status: [connected], limit: 50) { items { uid } } }',
+          { s: selector },
+        );
         expect(data.agents.items).toHaveLength(AGENTS);
       },
       { timeoutMs: 30_000, intervalMs: 200, description: `${AGENTS} agents listed` },
@@ -87,10 +95,19 @@ describe('live rollout progress', () => {
     await gql('mutation ($in: CreateConfigInput!) { createConfig(input: $in) { created } }', {
       in: { name, agentType: 'fluentbit' },
     });
-    const version = await gql('mutation ($c: String!, $f: [ConfigFileInput!]!) { addConfigVersion(config: $c, files: $f) { version { version hash } } }', {
-      c: name,
-      f: [{ name: 'fluent-bit.conf', contentType: 'text/plain', content: '[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name  stdout\n    Match *\n' }],
-    });
+    const version = await gql(
+      'mutation ($c: String!, $f: [ConfigFileInput!]!) { addConfigVersion(config: $c, files: $f) { version { version hash } } }',
+      {
+        c: name,
+        f: [
+          {
+            name: 'fluent-bit.conf',
+            contentType: 'text/plain',
+            content: '[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name  stdout\n    Match *\n',
+          },
+        ],
+      },
+    );
     const hash = version.addConfigVersion.version.hash as string;
 
     // Both channels listen before the rollout exists (it has no id yet): they filter by id on receipt.
@@ -112,9 +129,17 @@ describe('live rollout progress', () => {
       description: 'the graphql-ws and SSE subscribers to be registered',
     });
 
-    const created = await gql('mutation ($in: CreateRolloutInput!) { createRollout(input: $in) { id state plan { stages { waves } } } }', {
-      in: { config: name, version: 1, selector, strategy: { firstWave: 2, growthFactor: 2, soakSeconds: 1, applyTimeoutSeconds: 30 } },
-    });
+    const created = await gql(
+      'mutation ($in: CreateRolloutInput!) { createRollout(input: $in) { id state plan { stages { waves } } } }',
+      {
+        in: {
+          config: name,
+          version: 1,
+          selector,
+          strategy: { firstWave: 2, growthFactor: 2, soakSeconds: 1, applyTimeoutSeconds: 30 },
+        },
+      },
+    );
     const id = created.createRollout.id as string;
     const waves = (created.createRollout.plan.stages as Array<{ waves: number[] }>).flatMap((st) => st.waves);
     expect(waves.reduce((a, b) => a + b, 0)).toBe(AGENTS);
@@ -155,4 +180,30 @@ describe('live rollout progress', () => {
     for (let i = cut + 1; i < viaGraphql.length; i++) rest.push(await resumed.stream!.next(5_000));
     expect(rest.map((e) => e.id)).toEqual(viaGraphql.slice(cut + 1).map((p) => p.id));
   }, 60_000);
+
+  it('ends SSE streams and closes graphql-ws sockets (1001) when the api shuts down, without delaying its exit', async () => {
+    const api = stack.api!;
+    const before = await metricValue(api, 'opamp_api_live_subscribers');
+    const sse = await connectSse(`${api.url}/api/v1/events`, adminAuth());
+    expect(sse.status).toBe(200);
+    streams.push(sse.stream!);
+    const socket = new WebSocket(`${api.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { token: TEST_ADMIN_API_KEY } }));
+    await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+    socket.send(
+      JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { agentChanged { id } }' } }),
+    );
+    await eventually(async () => expect(await metricValue(api, 'opamp_api_live_subscribers')).toBe(before + 2), {
+      timeoutMs: 10_000,
+    });
+
+    const t0 = Date.now();
+    await api.stop('SIGTERM', 15_000);
+    const stopMs = Date.now() - t0;
+    expect(await closed).toBe(1001);
+    await sse.stream!.waitEnded(1_000);
+    expect(stopMs, 'graceful stop with open live connections').toBeLessThan(5_000);
+  }, 30_000);
 });

@@ -49,6 +49,13 @@ export const baseFleetEnv = (): Record<string, string> => ({
   LOG_LEVEL: 'warn',
 });
 
+/** The api of a test stack: no rate limit (load tests post back to back with one key). */
+export const baseApiEnv = (): Record<string, string> => ({
+  OPAMP_SHARDS: SHARDS,
+  LOG_LEVEL: 'warn',
+  API_RATE_LIMIT_PER_MINUTE: '0',
+});
+
 export const baseGatewayEnv = (): Record<string, string> => ({
   OPAMP_SHARDS: SHARDS,
   GATEWAY_HTTP_REPLY_TIMEOUT_MS: '8000',
@@ -66,7 +73,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       startApp('gateway', { ...baseGatewayEnv(), ...(opts.gateway ?? {}) }, { timeoutMs: 60_000 }),
       opts.api === false
         ? Promise.resolve(undefined)
-        : startApp('api', { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ...(opts.api ?? {}) }, { timeoutMs: 60_000 }),
+        : startApp('api', { ...baseApiEnv(), ...(opts.api ?? {}) }, { timeoutMs: 60_000 }),
     ]);
     started.push(gateway);
     if (api) started.push(api);
@@ -91,7 +98,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return f;
       },
       async addApi(env = {}) {
-        const a = await startApp('api', { OPAMP_SHARDS: SHARDS, LOG_LEVEL: 'warn', ...env }, { timeoutMs: 60_000 });
+        const a = await startApp('api', { ...baseApiEnv(), ...env }, { timeoutMs: 60_000 });
         started.push(a);
         return a;
       },

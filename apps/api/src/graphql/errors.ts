@@ -65,6 +65,10 @@ export function toGraphQLError(err: unknown): GraphQLError {
   return problemToGraphQLError(problem);
 }
 
-export function codedError(code: ErrorCodeName, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+export function codedError(
+  code: ErrorCodeName,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): GraphQLError {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
 }

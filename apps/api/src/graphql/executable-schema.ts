@@ -34,7 +34,6 @@ export function readSdl(): string {
 }
 
 const ROOTS = ['Query', 'Mutation', 'Subscription'] as const;
-type RootName = (typeof ROOTS)[number];
 
 export class SchemaMismatchError extends Error {
   override name = 'SchemaMismatchError';
@@ -59,7 +58,8 @@ export function schemaMismatches(
       rootFields.add(key);
       if (!access[key]) problems.push(`${key} has no role in apps/api/src/graphql/field-access.ts`);
       if (!impl[name]) problems.push(`${key} has no resolver`);
-      if (root === 'Mutation' && access[key] && !access[key].audit) problems.push(`${key} is a mutation without an audit action`);
+      if (root === 'Mutation' && access[key] && !access[key].audit)
+        problems.push(`${key} is a mutation without an audit action`);
     }
     for (const name of Object.keys(impl)) {
       if (!fields[name]) problems.push(`resolver ${root}.${name}: the SDL has no such field`);
@@ -134,7 +134,12 @@ async function audited(
 }
 
 /** Role check, audit and error mapping around a root field's resolver. */
-function guarded(key: string, access: FieldAccess, sink: AuditSink, resolve: FieldResolver): GraphQLFieldResolver<unknown, GraphqlContext> {
+function guarded(
+  key: string,
+  access: FieldAccess,
+  sink: AuditSink,
+  resolve: FieldResolver,
+): GraphQLFieldResolver<unknown, GraphqlContext> {
   return async (source, args: Args, ctx, info) => {
     let result: unknown;
     try {
@@ -209,5 +214,3 @@ export function buildExecutableSchema(
 export function printedSchema(schema: GraphQLSchema): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
-
-export type { RootName };

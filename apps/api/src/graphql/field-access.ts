@@ -52,9 +52,9 @@ export const FIELD_ACCESS: Readonly<Record<string, FieldAccess>> = {
   'Query.rollouts': { role: 'viewer' },
   'Query.rollout': { role: 'viewer' },
 
-  'Mutation.setAgentLabels': operator('agents.set_labels', 'agent', arg('uid')),
+  'Mutation.setAgentLabels': operator('agents.labels.replace', 'agent', arg('uid')),
   'Mutation.createConfig': operator('configs.create', 'config', inputField('name')),
-  'Mutation.addConfigVersion': operator('configs.add_version', 'config', arg('config')),
+  'Mutation.addConfigVersion': operator('configs.versions.create', 'config', arg('config')),
   'Mutation.createRollout': operator('rollouts.create', 'rollout', resultId),
   'Mutation.pauseRollout': operator('rollouts.pause', 'rollout', arg('id')),
   'Mutation.resumeRollout': operator('rollouts.resume', 'rollout', arg('id')),

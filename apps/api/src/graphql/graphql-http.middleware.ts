@@ -4,7 +4,7 @@
 import { Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import type { ExecutionResult } from 'graphql';
-import { ProblemException, ProblemType } from '../common/problem.js';
+import { ProblemException } from '../common/problem.js';
 import { ErrorCode, codedError } from './errors.js';
 import { GraphqlGate, rateHeaders } from './graphql-gate.js';
 import { GraphqlService, RequestRefused, parseGraphqlRequest } from './graphql.service.js';
@@ -33,7 +33,8 @@ export class GraphqlHttpMiddleware implements NestMiddleware {
         type: 'about:blank',
         title: 'Method Not Allowed',
         status: 405,
-        detail: 'POST a GraphQL request {"query", "variables"?, "operationName"?} here, or connect with graphql-ws for subscriptions.',
+        detail:
+          'POST a GraphQL request {"query", "variables"?, "operationName"?} here, or connect with graphql-ws for subscriptions.',
       });
     }
     // Unauthenticated and rate-limited requests get the same problem+json 401 / 429 as REST.

@@ -33,7 +33,9 @@ export const WS_REAUTH_MS = 60_000;
 /** Ping interval; a client that misses a pong for this long is dropped. */
 const KEEPALIVE_MS = 12_000;
 
-const connections = counter('opamp_api_graphql_ws_connections_total', 'graphql-ws connections, by outcome', ['outcome']);
+const connections = counter('opamp_api_graphql_ws_connections_total', 'graphql-ws connections, by outcome', [
+  'outcome',
+]);
 
 interface SocketState {
   authorization: string | undefined;
@@ -46,7 +48,10 @@ interface SocketState {
 type Ctx = Context<Record<string, unknown> | undefined, Extra>;
 
 /** The credential of a connection: the connection_init payload first, then the upgrade request. */
-export function connectionAuthorization(params: Record<string, unknown> | undefined, request: IncomingMessage): string | undefined {
+export function connectionAuthorization(
+  params: Record<string, unknown> | undefined,
+  request: IncomingMessage,
+): string | undefined {
   const fromParams = params?.authorization ?? params?.Authorization;
   if (typeof fromParams === 'string') return fromParams;
   if (typeof params?.token === 'string') return `Bearer ${params.token}`;
@@ -55,7 +60,12 @@ export function connectionAuthorization(params: Record<string, unknown> | undefi
 
 /** A close reason within the 123 bytes WebSocket allows. */
 function closeReason(text: string): string {
-  return Buffer.byteLength(text) <= 123 ? text : `${Buffer.from(text).subarray(0, 120).toString().replace(/\uFFFD+$/, '')}…`;
+  return Buffer.byteLength(text) <= 123
+    ? text
+    : `${Buffer.from(text)
+        .subarray(0, 120)
+        .toString()
+        .replace(/\uFFFD+$/, '')}…`;
 }
 
 @Injectable()
@@ -133,7 +143,10 @@ export class GraphqlWsServer implements OnApplicationBootstrap, BeforeApplicatio
     } catch (err) {
       const problem = problemOf(err);
       if (problem.status === 401 || problem.status === 403) {
-        socket.close(problem.status === 401 ? CloseCode.Unauthorized : CloseCode.Forbidden, closeReason(problem.detail));
+        socket.close(
+          problem.status === 401 ? CloseCode.Unauthorized : CloseCode.Forbidden,
+          closeReason(problem.detail),
+        );
       }
     }
   }

@@ -50,7 +50,11 @@ async function gql(
     headers,
     body: body !== undefined ? (body as string) : JSON.stringify({ query, variables }),
   });
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as GqlReply['body'] };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type') ?? '',
+    body: (await res.json()) as GqlReply['body'],
+  };
 }
 
 const codes = (r: GqlReply): unknown[] => (r.body.errors ?? []).map((e) => e.extensions.code);
@@ -75,7 +79,8 @@ afterAll(async () => {
       (await prisma.rollout.findMany({ where: { config: { name: CONFIG } }, select: { id: true } })).map((r) => r.id),
     );
     for (const job of await queue.queue.getJobs(['waiting', 'delayed', 'prioritized'])) {
-      if (job && ids.has((job.data as { rolloutId?: string }).rolloutId ?? '')) await job.remove().catch(() => undefined);
+      if (job && ids.has((job.data as { rolloutId?: string }).rolloutId ?? ''))
+        await job.remove().catch(() => undefined);
     }
     await cleanupRun(prisma, RUN, [CONFIG]);
   }
@@ -97,7 +102,9 @@ describe('POST /graphql: authentication and request errors', () => {
   });
 
   it('answers who is calling', async () => {
-    expect((await gql('{ me { id type role } }')).body.data).toEqual({ me: { id: expect.stringMatching(/^key:/), type: 'api_key', role: 'admin' } });
+    expect((await gql('{ me { id type role } }')).body.data).toEqual({
+      me: { id: expect.stringMatching(/^key:/), type: 'api_key', role: 'admin' },
+    });
     expect((await gql('{ me { role } }', undefined, viewerKey)).body.data).toEqual({ me: { role: 'viewer' } });
   });
 
@@ -125,15 +132,30 @@ describe('queries and mutations over the REST services', () => {
     expect((await gql(create, { in: input })).body.data?.createConfig.created).toBe(false);
 
     const add = `mutation ($c: String!, $f: [ConfigFileInput!]!) { addConfigVersion(config: $c, files: $f) { created version { version hash files { name size } } } }`;
-    const file = (output: string) => [{ name: 'fluent-bit.conf', contentType: 'text/plain', content: fluentBit(output), encoding: null }];
+    const file = (output: string) => [
+      { name: 'fluent-bit.conf', contentType: 'text/plain', content: fluentBit(output), encoding: null },
+    ];
     const v1 = await gql(add, { c: CONFIG, f: file('stdout') });
-    expect(v1.body.data?.addConfigVersion).toMatchObject({ created: true, version: { version: 1, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } });
-    expect((await gql(add, { c: CONFIG, f: file('stdout') })).body.data?.addConfigVersion).toMatchObject({ created: false, version: { version: 1 } });
+    expect(v1.body.data?.addConfigVersion).toMatchObject({
+      created: true,
+      version: { version: 1, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
+    expect((await gql(add, { c: CONFIG, f: file('stdout') })).body.data?.addConfigVersion).toMatchObject({
+      created: false,
+      version: { version: 1 },
+    });
     expect((await gql(add, { c: CONFIG, f: file('null') })).body.data?.addConfigVersion.version.version).toBe(2);
 
-    const invalid = await gql(add, { c: CONFIG, f: [{ name: 'fluent-bit.conf', contentType: 'text/plain', content: '[INPUT]\n    Tag x\n' }] });
+    const invalid = await gql(add, {
+      c: CONFIG,
+      f: [{ name: 'fluent-bit.conf', contentType: 'text/plain', content: '[INPUT]\n    Tag x\n' }],
+    });
     expect(invalid.status).toBe(200);
-    expect(invalid.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 422, problems: expect.any(Array) });
+    expect(invalid.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      status: 422,
+      problems: expect.any(Array),
+    });
 
     const read = await gql(
       `query ($c: String!) {
@@ -147,10 +169,19 @@ describe('queries and mutations over the REST services', () => {
     expect(read.body.data).toMatchObject({
       versions: { items: [{ version: 2 }], nextCursor: expect.any(String) },
       version: { files: [{ name: 'fluent-bit.conf', encoding: 'utf8', content: fluentBit('stdout') }] },
-      diff: { identical: false, summary: { changed: 1 }, files: [{ name: 'fluent-bit.conf', status: 'changed', patch: expect.stringContaining('+    Name  null') }] },
+      diff: {
+        identical: false,
+        summary: { changed: 1 },
+        files: [{ name: 'fluent-bit.conf', status: 'changed', patch: expect.stringContaining('+    Name  null') }],
+      },
       missing: null,
     });
-    expect(read.body.errors).toEqual([expect.objectContaining({ path: ['missing'], extensions: expect.objectContaining({ code: 'NOT_FOUND', status: 404 }) })]);
+    expect(read.body.errors).toEqual([
+      expect.objectContaining({
+        path: ['missing'],
+        extensions: expect.objectContaining({ code: 'NOT_FOUND', status: 404 }),
+      }),
+    ]);
   });
 
   it('lists agents with the REST filters and cursor, reads one, and sets its labels', async () => {
@@ -166,19 +197,37 @@ describe('queries and mutations over the REST services', () => {
     const connected = [...uids.slice(0, 2)].sort();
     expect([p1.body.data?.agents.items[0].uid, p2.body.data?.agents.items[0].uid]).toEqual(connected);
     expect(p2.body.data?.agents.nextCursor).toBeNull();
-    expect(p1.body.data?.agents.items[0]).toMatchObject({ connectionState: 'connected', capabilities: { names: expect.arrayContaining(['AcceptsRemoteConfig']) } });
-    const wrongCursor = await gql(list, { s: `testrun=${RUN}`, c: p1.body.data?.agents.nextCursor });
-    expect(wrongCursor.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', invalidParams: [{ name: 'cursor' }] });
-
-    const set = await gql(`mutation ($u: ID!, $l: JSON!) { setAgentLabels(uid: $u, labels: $l) { labels mergedLabels } }`, {
-      u: uids[0],
-      l: { testrun: RUN, group: 'a', tier: 'edge' },
+    expect(p1.body.data?.agents.items[0]).toMatchObject({
+      connectionState: 'connected',
+      capabilities: { names: expect.arrayContaining(['AcceptsRemoteConfig']) },
     });
-    expect(set.body.data?.setAgentLabels).toMatchObject({ labels: { tier: 'edge' }, mergedLabels: { 'service.name': 'fluent-bit', tier: 'edge' } });
-    const badLabel = await gql(`mutation ($u: ID!, $l: JSON!) { setAgentLabels(uid: $u, labels: $l) { uid } }`, { u: uids[0], l: { '-bad': 'x' } });
+    const wrongCursor = await gql(list, { s: `testrun=${RUN}`, c: p1.body.data?.agents.nextCursor });
+    expect(wrongCursor.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'cursor' }],
+    });
+
+    const set = await gql(
+      `mutation ($u: ID!, $l: JSON!) { setAgentLabels(uid: $u, labels: $l) { labels mergedLabels } }`,
+      {
+        u: uids[0],
+        l: { testrun: RUN, group: 'a', tier: 'edge' },
+      },
+    );
+    expect(set.body.data?.setAgentLabels).toMatchObject({
+      labels: { tier: 'edge' },
+      mergedLabels: { 'service.name': 'fluent-bit', tier: 'edge' },
+    });
+    const badLabel = await gql(`mutation ($u: ID!, $l: JSON!) { setAgentLabels(uid: $u, labels: $l) { uid } }`, {
+      u: uids[0],
+      l: { '-bad': 'x' },
+    });
     expect(badLabel.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 422 });
 
-    const one = await gql(`query ($u: ID!) { agent(uid: $u) { uid labels customCapabilities effectiveConfig { hash } } }`, { u: uids[0]!.toUpperCase() });
+    const one = await gql(
+      `query ($u: ID!) { agent(uid: $u) { uid labels customCapabilities effectiveConfig { hash } } }`,
+      { u: uids[0]!.toUpperCase() },
+    );
     expect(one.body.data?.agent).toMatchObject({ uid: uids[0], labels: { tier: 'edge' }, customCapabilities: [] });
     const restart = await gql(`mutation ($u: ID!) { restartAgent(uid: $u) { id state } }`, { u: uids[0] });
     expect(restart.body.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', status: 409 });
@@ -186,24 +235,47 @@ describe('queries and mutations over the REST services', () => {
 
   it('plans, starts and controls a rollout; an invalid transition is CONFLICT', async () => {
     await seedAgents(prisma, RUN, [{ labels: { group: 'r' } }, { labels: { group: 'r' } }]);
-    const create = `mutation ($in: CreateRolloutInput!) { createRollout(input: $in) { id dryRun state plan { targets stages { waves } } rollout { id state } } }`;
-    const input = { config: CONFIG, version: 2, selector: `testrun=${RUN},group=r`, strategy: { firstWave: 1, soakSeconds: 1 } };
+    const create = `mutation ($in: CreateRolloutInput!) { createRollout(input: $in) { id dryRun state plan { targets stages { waves } } rollout { id state createdBy } } }`;
+    const input = {
+      config: CONFIG,
+      version: 2,
+      selector: `testrun=${RUN},group=r`,
+      strategy: { firstWave: 1, soakSeconds: 1 },
+    };
     const dry = await gql(create, { in: { ...input, dryRun: true } });
-    expect(dry.body.data?.createRollout).toEqual({ id: null, dryRun: true, state: 'planned', plan: { targets: 2, stages: [{ waves: [1, 1] }] }, rollout: null });
+    expect(dry.body.data?.createRollout).toEqual({
+      id: null,
+      dryRun: true,
+      state: 'planned',
+      plan: { targets: 2, stages: [{ waves: [1, 1] }] },
+      rollout: null,
+    });
     const created = await gql(create, { in: input });
     const id = created.body.data?.createRollout.id as string;
-    expect(created.body.data?.createRollout).toMatchObject({ dryRun: false, state: 'running', rollout: { id, state: 'running' } });
+    expect(created.body.data?.createRollout).toMatchObject({
+      dryRun: false,
+      state: 'running',
+      rollout: { id, state: 'running', createdBy: expect.stringMatching(/^key:/) },
+    });
 
-    const paused = await gql(`mutation ($id: ID!) { pauseRollout(id: $id, reason: "checking") { state reason } }`, { id });
+    const paused = await gql(`mutation ($id: ID!) { pauseRollout(id: $id, reason: "checking") { state reason } }`, {
+      id,
+    });
     expect(paused.body.data?.pauseRollout).toEqual({ state: 'paused', reason: 'checking' });
     const aborted = await gql(`mutation ($id: ID!) { abortRollout(id: $id) { state } }`, { id });
     expect(aborted.body.data?.abortRollout.state).toBe('aborted');
     const resume = await gql(`mutation ($id: ID!) { resumeRollout(id: $id) { state } }`, { id });
     expect(resume.body.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', status: 409, state: 'aborted' });
 
-    const listed = await gql(`query ($c: String) { rollouts(config: $c, state: [aborted]) { items { id state targets } } }`, { c: CONFIG });
+    const listed = await gql(
+      `query ($c: String) { rollouts(config: $c, state: [aborted]) { items { id state targets } } }`,
+      { c: CONFIG },
+    );
     expect(listed.body.data?.rollouts.items).toEqual([{ id, state: 'aborted', targets: 2 }]);
-    const detail = await gql(`query ($id: ID!) { rollout(id: $id) { counts { skipped } waves { size } stages { name } } }`, { id });
+    const detail = await gql(
+      `query ($id: ID!) { rollout(id: $id) { counts { skipped } waves { size } stages { name } } }`,
+      { id },
+    );
     expect(detail.body.data?.rollout).toMatchObject({ waves: [{ size: 1 }, { size: 1 }], stages: [{ name: 'all' }] });
   });
 });
@@ -212,18 +284,32 @@ describe('roles and audit', () => {
   it('a viewer may read but not mutate (FORBIDDEN); GraphQL mutations are in the audit log, denied ones too', async () => {
     const read = await gql(`query ($n: String!) { config(name: $n) { name } }`, { n: CONFIG }, viewerKey);
     expect(read.body.data).toEqual({ config: { name: CONFIG } });
-    const denied = await gql(`mutation ($in: CreateConfigInput!) { createConfig(input: $in) { created } }`, { in: { name: `${CONFIG}-x`, agentType: 'generic' } }, viewerKey);
+    const denied = await gql(
+      `mutation ($in: CreateConfigInput!) { createConfig(input: $in) { created } }`,
+      { in: { name: `${CONFIG}-x`, agentType: 'generic' } },
+      viewerKey,
+    );
     expect(denied.status).toBe(200);
     expect(codes(denied)).toEqual(['FORBIDDEN']);
     expect(denied.body.errors?.[0]?.message).toMatch(/needs the operator role/);
 
     const audit = await httpClient(() => base).get(`/api/v1/audit?action=configs.create&resourceId=${CONFIG}-x`);
     expect(audit.body.items).toEqual([
-      expect.objectContaining({ interface: 'graphql', outcome: 'denied', status: 403, actorRole: 'viewer', userAgent: 'graphql-medium-spec' }),
+      expect.objectContaining({
+        interface: 'graphql',
+        outcome: 'denied',
+        status: 403,
+        actorRole: 'viewer',
+        userAgent: 'graphql-medium-spec',
+      }),
     ]);
-    const created = await httpClient(() => base).get(`/api/v1/audit?action=configs.create&resourceId=${CONFIG}&outcome=success`);
+    const created = await httpClient(() => base).get(
+      `/api/v1/audit?action=configs.create&resourceId=${CONFIG}&outcome=success`,
+    );
     expect(created.body.items).toEqual(
-      expect.arrayContaining([expect.objectContaining({ interface: 'graphql', path: '/graphql', actorRole: 'admin', status: 200 })]),
+      expect.arrayContaining([
+        expect.objectContaining({ interface: 'graphql', path: '/graphql', actorRole: 'admin', status: 200 }),
+      ]),
     );
   });
 });
@@ -242,7 +328,9 @@ describe('graphql-ws at /graphql', () => {
       const ws = new WebSocket(wsUrl(), 'graphql-transport-ws');
       await new Promise((resolve) => ws.once('open', resolve));
       ws.send(JSON.stringify({ type: 'connection_init', payload }));
-      const [code, reason] = await new Promise<[number, string]>((resolve) => ws.once('close', (c, r) => resolve([c, r.toString()])));
+      const [code, reason] = await new Promise<[number, string]>((resolve) =>
+        ws.once('close', (c, r) => resolve([c, r.toString()])),
+      );
       expect(code).toBe(4401);
       expect(reason).toMatch(/API key|Bearer/);
     }
@@ -252,7 +340,9 @@ describe('graphql-ws at /graphql', () => {
     const id = randomUUID();
     const redis = app.get(BusService).redis;
     const c = client({ token: viewerKey });
-    const events = c.iterate<{ rolloutProgress: { id: string; rolloutId: string; type: string; step: number; counts: { applied: number } } }>({
+    const events = c.iterate<{
+      rolloutProgress: { id: string; rolloutId: string; type: string; step: number; counts: { applied: number } };
+    }>({
       query: `subscription ($id: ID) { rolloutProgress(id: $id) { id rolloutId type step counts { applied } } }`,
       variables: { id },
     });
@@ -263,7 +353,15 @@ describe('graphql-ws at /graphql', () => {
     void first.then(() => (delivered = true));
     for (let step = 1; step <= 50 && !delivered; step++) {
       const at = new Date().toISOString();
-      await publishRolloutEvent(redis, { rolloutId: randomUUID(), step, at, type: 'noise', state: 'running', stage: 0, wave: null });
+      await publishRolloutEvent(redis, {
+        rolloutId: randomUUID(),
+        step,
+        at,
+        type: 'noise',
+        state: 'running',
+        stage: 0,
+        wave: null,
+      });
       await publishRolloutEvent(redis, {
         rolloutId: id,
         step,
@@ -277,19 +375,25 @@ describe('graphql-ws at /graphql', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     const r = await first;
-    expect(r.value?.data?.rolloutProgress).toMatchObject({ rolloutId: id, type: 'wave_passed', counts: { applied: 5 } });
+    expect(r.value?.data?.rolloutProgress).toMatchObject({
+      rolloutId: id,
+      type: 'wave_passed',
+      counts: { applied: 5 },
+    });
     expect(r.value?.data?.rolloutProgress.id).toMatch(/^rollout:\d+-\d+$/);
     await events.return?.();
   });
 
   it('checks roles per operation over WebSocket too', async () => {
     const c = client({ authorization: `Bearer ${viewerKey}` });
-    const result = await new Promise<{ errors?: Array<{ extensions?: Record<string, unknown> }> }>((resolve, reject) => {
-      c.subscribe(
-        { query: `mutation { abortRollout(id: "${randomUUID()}") { id } }` },
-        { next: (v) => resolve(v as never), error: reject, complete: () => undefined },
-      );
-    });
+    const result = await new Promise<{ errors?: Array<{ extensions?: Record<string, unknown> }> }>(
+      (resolve, reject) => {
+        c.subscribe(
+          { query: `mutation { abortRollout(id: "${randomUUID()}") { id } }` },
+          { next: (v) => resolve(v as never), error: reject, complete: () => undefined },
+        );
+      },
+    );
     expect(result.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 });

@@ -72,7 +72,11 @@ export function parseGraphqlRequest(body: unknown): GraphqlRequest {
   }
   const b = body as Record<string, unknown>;
   if (typeof b.query !== 'string' || b.query.trim() === '') return refuse('"query" is required: the GraphQL document.');
-  if (b.variables !== undefined && b.variables !== null && (typeof b.variables !== 'object' || Array.isArray(b.variables))) {
+  if (
+    b.variables !== undefined &&
+    b.variables !== null &&
+    (typeof b.variables !== 'object' || Array.isArray(b.variables))
+  ) {
     return refuse('"variables" must be a JSON object.');
   }
   if (b.operationName !== undefined && b.operationName !== null && typeof b.operationName !== 'string') {

@@ -13,7 +13,9 @@ const check = (query: string, limits = DEFAULT_OPERATION_LIMITS) =>
 describe('operation limits', () => {
   it('lets the standard introspection query and a full agent page through', () => {
     expect(check(getIntrospectionQuery())).toEqual([]);
-    expect(check('{ agents { items { uid labels capabilities { names } description { identifying } } nextCursor } }')).toEqual([]);
+    expect(
+      check('{ agents { items { uid labels capabilities { names } description { identifying } } nextCursor } }'),
+    ).toEqual([]);
   });
 
   it('refuses deep nesting, counting through fragments', () => {
@@ -32,6 +34,8 @@ describe('operation limits', () => {
 
   it('refuses too many selected fields', () => {
     const q = `{ me { ${Array.from({ length: 30 }, (_, i) => `f${i}: id`).join(' ')} } }`;
-    expect(check(q, { maxDepth: 10, maxFields: 20, maxRootFields: 5 })[0]?.message).toMatch(/selects more than 20 fields/);
+    expect(check(q, { maxDepth: 10, maxFields: 20, maxRootFields: 5 })[0]?.message).toMatch(
+      /selects more than 20 fields/,
+    );
   });
 });

@@ -40,7 +40,11 @@ export function objectType<S>(
 
 export interface SubscriptionField {
   /** Returns the event stream (an async iterator; `return()` unsubscribes). */
-  subscribe: (source: unknown, args: Args, ctx: GraphqlContext) => AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>;
+  subscribe: (
+    source: unknown,
+    args: Args,
+    ctx: GraphqlContext,
+  ) => AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>;
   /** Turns one event of the stream into the field's value. */
   resolve: (event: never, args: Args, ctx: GraphqlContext) => unknown;
 }

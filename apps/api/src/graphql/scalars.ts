@@ -24,7 +24,9 @@ function dateTimeIn(value: unknown): Date {
     const d = new Date(value);
     if (!Number.isNaN(d.getTime())) return d;
   }
-  throw new GraphQLError(`DateTime must be an ISO 8601 string such as 2026-11-25T10:00:00Z, got ${JSON.stringify(value)}`);
+  throw new GraphQLError(
+    `DateTime must be an ISO 8601 string such as 2026-11-25T10:00:00Z, got ${JSON.stringify(value)}`,
+  );
 }
 
 function bigIntOut(value: unknown): string {
@@ -37,7 +39,9 @@ function bigIntOut(value: unknown): string {
 function bigIntIn(value: unknown): bigint {
   if (typeof value === 'string' && DECIMAL.test(value)) return BigInt(value);
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
-  throw new GraphQLError(`BigInt must be a decimal string such as "18446744073709551615", got ${JSON.stringify(value)}`);
+  throw new GraphQLError(
+    `BigInt must be a decimal string such as "18446744073709551615", got ${JSON.stringify(value)}`,
+  );
 }
 
 interface ScalarBehaviour {
@@ -68,6 +72,7 @@ export const SCALARS: Readonly<Record<string, ScalarBehaviour>> = {
 /** Gives a scalar built from the SDL its behaviour; throws for a scalar this file does not know. */
 export function implementScalar(type: GraphQLScalarType): void {
   const behaviour = SCALARS[type.name];
-  if (!behaviour) throw new Error(`the SDL declares scalar ${type.name}, which apps/api/src/graphql/scalars.ts does not implement`);
+  if (!behaviour)
+    throw new Error(`the SDL declares scalar ${type.name}, which apps/api/src/graphql/scalars.ts does not implement`);
   Object.assign(type, behaviour);
 }

@@ -54,7 +54,7 @@ export class EventsController {
     res.setHeader('Connection', 'close');
     res.flushHeaders();
     req.socket.setNoDelay(true);
-    res.write(`retry: ${RETRY_MS}\n: ${filter.types.size} event type(s)\n\n`);
+    res.write(`retry: ${RETRY_MS}\n: connected\n\n`);
 
     let open = true;
     const close = (): void => {
@@ -135,7 +135,8 @@ export class EventsController {
     for await (const item of sub) {
       if (!isOpen()) return;
       if (item.type === 'end') {
-        if (item.reason === 'slow_consumer') res.write(sseControl('error', { code: 'SLOW_CONSUMER', message: item.message }));
+        if (item.reason === 'slow_consumer')
+          res.write(sseControl('error', { code: 'SLOW_CONSUMER', message: item.message }));
         return;
       }
       const last = sent.get(item.type);

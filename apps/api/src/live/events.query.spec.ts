@@ -32,11 +32,12 @@ describe('GET /api/v1/events parameters', () => {
       { name: 'types', reason: expect.stringMatching(/unknown event type "agents"/) },
     ]);
     expect(problemOf(() => parseEventsQuery({ types: ',' })).status).toBe(400);
-    expect(problemOf(() => parseEventsQuery({ rollout: 'x', agent: 'y' })).problem.invalidParams?.map((p) => p.name)).toEqual([
-      'rollout',
-      'agent',
-    ]);
-    expect(problemOf(() => parseEventsQuery({ selector: 'env in (' })).problem.invalidParams?.[0]?.name).toBe('selector');
+    expect(
+      problemOf(() => parseEventsQuery({ rollout: 'x', agent: 'y' })).problem.invalidParams?.map((p) => p.name),
+    ).toEqual(['rollout', 'agent']);
+    expect(problemOf(() => parseEventsQuery({ selector: 'env in (' })).problem.invalidParams?.[0]?.name).toBe(
+      'selector',
+    );
   });
 
   it('reads Last-Event-ID (header first, then lastEventId) and refuses one it did not send', () => {

@@ -4,7 +4,14 @@ import { isAgentUid, parseSelector } from '../agents/agents.query.js';
 import { singleParam } from '../common/pagination.js';
 import { validationProblem } from '../common/problem.js';
 import { isRolloutId } from '../rollouts/rollouts.query.js';
-import { LIVE_TYPES, isLiveType, parseLiveEventId, type LiveEventId, type LiveFilter, type LiveType } from './live-events.js';
+import {
+  LIVE_TYPES,
+  isLiveType,
+  parseLiveEventId,
+  type LiveEventId,
+  type LiveFilter,
+  type LiveType,
+} from './live-events.js';
 
 /** `types=agent,rollout` (or repeated); default: every type. */
 export function parseLiveTypes(raw: unknown): Set<LiveType> {
@@ -19,7 +26,8 @@ export function parseLiveTypes(raw: unknown): Set<LiveType> {
     }
     out.add(p);
   }
-  if (out.size === 0) throw validationProblem([{ name: 'types', reason: `name at least one of ${LIVE_TYPES.join(', ')}` }]);
+  if (out.size === 0)
+    throw validationProblem([{ name: 'types', reason: `name at least one of ${LIVE_TYPES.join(', ')}` }]);
   return out;
 }
 

@@ -18,7 +18,15 @@ const agentEntry = parseStreamEntry('agent', '1700000000000-0', [
 ])!;
 const rolloutEntry = parseStreamEntry('rollout', '1700000000001-3', [
   'event',
-  JSON.stringify({ rolloutId: ROLLOUT, step: 4, at: '2026-11-25T10:00:00.000Z', type: 'wave_passed', state: 'running', stage: 0, wave: 1 }),
+  JSON.stringify({
+    rolloutId: ROLLOUT,
+    step: 4,
+    at: '2026-11-25T10:00:00.000Z',
+    type: 'wave_passed',
+    state: 'running',
+    stage: 0,
+    wave: 1,
+  }),
 ])!;
 const commandEntry = parseStreamEntry('command', '1700000000002-0', [
   'event',
@@ -33,7 +41,13 @@ describe('live events', () => {
       type: 'agent',
       id: 'agent:1700000000000-0',
       entryId: '1700000000000-0',
-      payload: { agentUid: UID, type: 'connected', at: '2023-11-14T22:13:20.000Z', data: { transport: 'ws' }, key: 'k1' },
+      payload: {
+        agentUid: UID,
+        type: 'connected',
+        at: '2023-11-14T22:13:20.000Z',
+        data: { transport: 'ws' },
+        key: 'k1',
+      },
     });
     expect(rolloutEntry.payload).toEqual({
       rolloutId: ROLLOUT,
@@ -66,7 +80,8 @@ describe('live events', () => {
 
   it('reads back its ids and orders stream entry ids numerically', () => {
     expect(parseLiveEventId('rollout:1700000000001-3')).toEqual({ type: 'rollout', entryId: '1700000000001-3' });
-    for (const bad of ['rollout', 'nope:1-0', 'agent:1', 'agent:1-0-0', 'agent:-1-0', '']) expect(parseLiveEventId(bad)).toBeUndefined();
+    for (const bad of ['rollout', 'nope:1-0', 'agent:1', 'agent:1-0-0', 'agent:-1-0', ''])
+      expect(parseLiveEventId(bad)).toBeUndefined();
     expect(compareEntryIds('9-0', '10-0')).toBeLessThan(0);
     expect(compareEntryIds('10-2', '10-10')).toBeLessThan(0);
     expect(compareEntryIds('10-2', '10-2')).toBe(0);

@@ -68,9 +68,7 @@ interface EventOf<T extends LiveType, P> {
 }
 
 export type LiveEvent =
-  | EventOf<'agent', AgentChange>
-  | EventOf<'rollout', RolloutProgress>
-  | EventOf<'command', CommandUpdate>;
+  EventOf<'agent', AgentChange> | EventOf<'rollout', RolloutProgress> | EventOf<'command', CommandUpdate>;
 
 const ENTRY_ID = /^(\d{1,20})-(\d{1,20})$/;
 
@@ -103,8 +101,7 @@ export function parseLiveEventId(text: string): LiveEventId | undefined {
   return { type, entryId };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /** The value of `name` in a flat [field, value, field, value, …] stream entry. */

@@ -155,7 +155,8 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
     if (!this.subscribers.delete(s)) return;
     subscribersGauge.dec();
     if (reason !== 'closed') dropped.inc({ reason });
-    if (reason === 'slow_consumer') this.logger.warn(`dropped a live subscriber that fell ${s.maxBuffered} events behind`);
+    if (reason === 'slow_consumer')
+      this.logger.warn(`dropped a live subscriber that fell ${s.maxBuffered} events behind`);
   }
 
   private async run(): Promise<void> {

@@ -22,7 +22,10 @@ export class LiveLabelsRepository {
       const rows = await this.prisma.$queryRaw<Array<{ uid: string; labels: unknown; description: unknown }>>`
         SELECT uid::text AS uid, labels, description FROM agents WHERE uid = ANY(${chunk}::uuid[])`;
       for (const r of rows) {
-        const d = (r.description ?? {}) as { identifying?: Record<string, unknown>; nonIdentifying?: Record<string, unknown> };
+        const d = (r.description ?? {}) as {
+          identifying?: Record<string, unknown>;
+          nonIdentifying?: Record<string, unknown>;
+        };
         const labels = (r.labels ?? {}) as Record<string, unknown>;
         out.set(r.uid, agentLabels({ identifying: d.identifying, nonIdentifying: d.nonIdentifying, labels }));
       }

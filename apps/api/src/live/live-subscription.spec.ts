@@ -41,7 +41,9 @@ describe('LiveSubscription', () => {
     expect(closed).toEqual(['slow_consumer']);
     expect(sub.buffered).toBe(0);
     const items = await drain(sub);
-    expect(items).toEqual([{ type: 'end', reason: 'slow_consumer', message: expect.stringMatching(/More than 3 events/) }]);
+    expect(items).toEqual([
+      { type: 'end', reason: 'slow_consumer', message: expect.stringMatching(/More than 3 events/) },
+    ]);
   });
 
   it('ends a waiting reader at once when the hub finishes it (shutdown)', async () => {

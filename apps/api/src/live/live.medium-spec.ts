@@ -50,7 +50,16 @@ async function stream(query: string, headers: Record<string, string> = {}, read 
 }
 
 function rolloutEvent(rolloutId: string, step: number, type = 'wave_started'): RolloutEvent {
-  return { rolloutId, step, at: new Date().toISOString(), type, state: 'running', stage: 0, wave: step, counts: { pending: 1, applying: 0, applied: step, failed: 0, timed_out: 0, skipped: 0 } };
+  return {
+    rolloutId,
+    step,
+    at: new Date().toISOString(),
+    type,
+    state: 'running',
+    stage: 0,
+    wave: step,
+    counts: { pending: 1, applying: 0, applied: step, failed: 0, timed_out: 0, skipped: 0 },
+  };
 }
 
 const agentEvent = (agentUid: string, type: string, data: Record<string, unknown> = {}): string =>
@@ -98,14 +107,28 @@ describe('GET /api/v1/events', () => {
   });
 
   it('filters agent and command events by agent and by label selector (labels read from Postgres)', async () => {
-    const [tagged, untagged] = await seedAgents(prisma, RUN, [{ labels: { tier: 'edge' } }, { labels: { tier: 'core' } }]);
+    const [tagged, untagged] = await seedAgents(prisma, RUN, [
+      { labels: { tier: 'edge' } },
+      { labels: { tier: 'core' } },
+    ]);
     const s = await stream(`types=agent,command&selector=${encodeURIComponent(`testrun=${RUN},tier=edge`)}`);
     const one = await stream(`types=command&agent=${untagged!.toUpperCase()}`);
     await redis.xadd(StreamKeys.agentEvents, '*', EVENT_FIELD, agentEvent(untagged!, 'connected'));
     await redis.xadd(StreamKeys.agentEvents, '*', EVENT_FIELD, agentEvent(randomUUID(), 'first_seen'));
-    await redis.xadd(StreamKeys.agentEvents, '*', EVENT_FIELD, agentEvent(tagged!, 'health_changed', { healthy: false }));
+    await redis.xadd(
+      StreamKeys.agentEvents,
+      '*',
+      EVENT_FIELD,
+      agentEvent(tagged!, 'health_changed', { healthy: false }),
+    );
     const command = (agentUid: string) =>
-      JSON.stringify({ commandId: randomUUID(), agentUid, kind: 'restart', state: 'sent', at: new Date().toISOString() });
+      JSON.stringify({
+        commandId: randomUUID(),
+        agentUid,
+        kind: 'restart',
+        state: 'sent',
+        at: new Date().toISOString(),
+      });
     await redis.xadd(StreamKeys.commandEvents, '*', EVENT_FIELD, command(untagged!));
     await redis.xadd(StreamKeys.commandEvents, '*', EVENT_FIELD, command(tagged!));
 
@@ -138,7 +161,10 @@ describe('GET /api/v1/events', () => {
       pipeline.xadd(StreamKeys.agentEvents, '*', EVENT_FIELD, agentEvent(uid, 'health_changed', { i, pad }));
     }
     await pipeline.exec();
-    await waitFor(() => hub.subscriberCount === before, { timeoutMs: 20_000, description: 'the hub to drop the subscriber' });
+    await waitFor(() => hub.subscriberCount === before, {
+      timeoutMs: 20_000,
+      description: 'the hub to drop the subscriber',
+    });
 
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));

@@ -430,12 +430,19 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /api/v1/events': {
     tag: 'live',
     summary: 'Server-sent events: agent changes, command outcomes, rollout progress',
+    description:
+      'Each event has `id: <type>:<stream entry id>`, `event: agent|rollout|command` and a JSON `data` line; a `Last-Event-ID` header (or `lastEventId`) re-sends what followed that event, then continues live. A comment every 15 s keeps the stream open; a client more than 1,000 events behind gets `event: error` (`SLOW_CONSUMER`) and is disconnected. See docs/live-updates.md.',
     query: {
-      types: q('Comma-separated: agent, command, rollout'),
-      rollout: q('Only this rollout'),
-      agent: q('Only this agent'),
+      types: q('Comma-separated: agent, command, rollout (default: all)'),
+      rollout: q('Only this rollout (rollout events)'),
+      agent: q('Only this agent (agent and command events)'),
+      selector: q('Only agents whose labels match this selector (agent and command events)'),
+      lastEventId: q('Resume after this event id (as the Last-Event-ID header)'),
     },
-    responses: { 200: ['An event stream (Last-Event-ID resumes)', { type: 'string' }, 'text/event-stream'] },
+    responses: {
+      200: ['An event stream (Last-Event-ID resumes)', { type: 'string' }, 'text/event-stream'],
+      503: ['This replica serves its maximum of live subscribers, or is shutting down'],
+    },
   },
 };
 

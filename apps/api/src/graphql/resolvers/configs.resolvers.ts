@@ -23,8 +23,7 @@ export function configQueries(d: ResolverDeps): Record<string, FieldResolver> {
       return d.configs.listVersions(parseConfigName(String(config)), restQuery(page));
     },
     version: (_s, a) => d.configs.getVersion(parseConfigName(String(a.config)), version('version', a.version)),
-    diff: (_s, a) =>
-      d.configs.diff(parseConfigName(String(a.config)), version('from', a.from), version('to', a.to)),
+    diff: (_s, a) => d.configs.diff(parseConfigName(String(a.config)), version('from', a.from), version('to', a.to)),
   };
 }
 

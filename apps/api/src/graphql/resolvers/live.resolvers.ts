@@ -40,7 +40,8 @@ export function subscriptions(d: ResolverDeps): Record<string, SubscriptionField
     rolloutProgress: {
       subscribe: (_s, a) => {
         const id = optionalText(a.id);
-        if (id !== undefined && !isRolloutId(id)) throw validationProblem([{ name: 'id', reason: 'must be a rollout id (a UUID)' }]);
+        if (id !== undefined && !isRolloutId(id))
+          throw validationProblem([{ name: 'id', reason: 'must be a rollout id (a UUID)' }]);
         return subscribe({ types: new Set(['rollout']), ...(id !== undefined ? { rolloutId: id.toLowerCase() } : {}) });
       },
       resolve: eventValue,
@@ -49,9 +50,14 @@ export function subscriptions(d: ResolverDeps): Record<string, SubscriptionField
       subscribe: (_s, a) => {
         const uid = optionalText(a.agentUid);
         if (uid !== undefined && !isAgentUid(uid)) {
-          throw validationProblem([{ name: 'agentUid', reason: 'must be an agent uid in canonical 8-4-4-4-12 hex form' }]);
+          throw validationProblem([
+            { name: 'agentUid', reason: 'must be an agent uid in canonical 8-4-4-4-12 hex form' },
+          ]);
         }
-        return subscribe({ types: new Set(['command']), ...(uid !== undefined ? { agentUid: uid.toLowerCase() } : {}) });
+        return subscribe({
+          types: new Set(['command']),
+          ...(uid !== undefined ? { agentUid: uid.toLowerCase() } : {}),
+        });
       },
       resolve: eventValue,
     },
@@ -67,6 +73,15 @@ export function liveTypes(d: ResolverDeps): Record<string, ObjectResolvers> {
       ['id', 'rolloutId', 'step', 'at', 'type', 'state', 'stage', 'wave', 'counts', 'reason'],
       { rollout: (s) => orNullWhenGone(d.rollouts.get(s.rolloutId)) },
     ),
-    CommandUpdate: objectType<WithId<CommandUpdate>>(['id', 'commandId', 'agentUid', 'kind', 'state', 'reason', 'bulkId', 'at']),
+    CommandUpdate: objectType<WithId<CommandUpdate>>([
+      'id',
+      'commandId',
+      'agentUid',
+      'kind',
+      'state',
+      'reason',
+      'bulkId',
+      'at',
+    ]),
   };
 }

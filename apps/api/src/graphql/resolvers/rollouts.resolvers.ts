@@ -35,13 +35,24 @@ export function createdRolloutView(r: CreatedRollout | DryRunResult): CreatedRol
   const common = { config: r.config, version: r.version, selector: r.selector, strategy: r.strategy, plan: r.plan };
   if (r.id === null) return { ...common, id: null, dryRun: true, state: r.state, reason: null, createdAt: null };
   const created = r as CreatedRollout;
-  return { ...common, id: created.id, dryRun: false, state: created.state, reason: created.reason, createdAt: created.createdAt };
+  return {
+    ...common,
+    id: created.id,
+    dryRun: false,
+    state: created.state,
+    reason: created.reason,
+    createdAt: created.createdAt,
+  };
 }
 
 const control =
   (d: ResolverDeps, action: RolloutAction): FieldResolver =>
   (_s, a) =>
-    d.rollouts.control(String(a.id), action, parseControlBody(a.reason === undefined || a.reason === null ? {} : { reason: a.reason }));
+    d.rollouts.control(
+      String(a.id),
+      action,
+      parseControlBody(a.reason === undefined || a.reason === null ? {} : { reason: a.reason }),
+    );
 
 export function rolloutQueries(d: ResolverDeps): Record<string, FieldResolver> {
   return {
@@ -52,7 +63,8 @@ export function rolloutQueries(d: ResolverDeps): Record<string, FieldResolver> {
 
 export function rolloutMutations(d: ResolverDeps): Record<string, FieldResolver> {
   return {
-    createRollout: async (_s, a) => createdRolloutView(await d.rollouts.create(parseCreateRolloutBody(restBody(a.input)))),
+    createRollout: async (_s, a, ctx) =>
+      createdRolloutView(await d.rollouts.create(parseCreateRolloutBody(restBody(a.input)), ctx.principal.id)),
     pauseRollout: control(d, 'pause'),
     resumeRollout: control(d, 'resume'),
     promoteRollout: control(d, 'promote'),
@@ -79,7 +91,17 @@ const ROLLOUT_SUMMARY_FIELDS = [
   'updatedAt',
 ] as const;
 
-const WAVE_FIELDS = ['direction', 'index', 'stage', 'size', 'state', 'startedAt', 'resolvedAt', 'finishedAt', 'counts'] as const;
+const WAVE_FIELDS = [
+  'direction',
+  'index',
+  'stage',
+  'size',
+  'state',
+  'startedAt',
+  'resolvedAt',
+  'finishedAt',
+  'counts',
+] as const;
 
 export function rolloutTypes(d: ResolverDeps): Record<string, ObjectResolvers> {
   return {
