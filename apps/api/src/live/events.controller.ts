@@ -44,7 +44,7 @@ export class EventsController {
     const filter = parseEventsQuery(query);
     const header = req.headers['last-event-id'];
     const resumeFrom = parseLastEventId(Array.isArray(header) ? header[0] : header, query.lastEventId);
-    const sub = this.hub.subscribe(filter);
+    const sub = await this.hub.subscribe(filter);
 
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');

@@ -1,7 +1,8 @@
 // The live-updates hub (docs/live-updates.md): ONE reader per api process follows the agent,
-// rollout and command event streams (XREAD BLOCK, no consumer group, from where the streams stood
-// at start-up, on a connection of its own) and fans every event out to the subscribers whose
-// filter it passes. SSE connections and GraphQL subscriptions are both subscribers.
+// rollout and command event streams (XREAD BLOCK, no consumer group, on a connection of its own)
+// and fans every event out to the subscribers whose filter it passes. SSE connections and GraphQL
+// subscriptions are both subscribers. Without subscribers the reader rests; the first subscriber
+// starts it from where the streams stand ("$", resolved to concrete ids before subscribe returns).
 import {
   Inject,
   Injectable,
@@ -63,6 +64,10 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
   private readonly positions = new Map<LiveType, string>();
   private running = false;
   private loop: Promise<void> | undefined;
+  /** Settled once `positions` are valid; undefined while the reader rests (no subscribers). */
+  private active: Promise<void> | undefined;
+  /** Wakes the resting reader. */
+  private wake: (() => void) | undefined;
   private lastErrorLogMs = 0;
 
   constructor(
@@ -75,11 +80,6 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
 
   async onModuleInit(): Promise<void> {
     await connectRedis(this.reader, this.config.REDIS_URL);
-    // "$" resolved once to concrete ids, so nothing appended between two reads is skipped.
-    for (const type of LIVE_TYPES) {
-      const last = (await this.reader.xrevrange(LIVE_STREAMS[type], '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      this.positions.set(type, last[0]?.[0] ?? '0-0');
-    }
     this.running = true;
     this.loop = this.run();
   }
@@ -88,8 +88,11 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
     return this.subscribers.size;
   }
 
-  /** A new subscriber; events it does not read pile up to `maxBuffered`, then it is dropped. */
-  subscribe(filter: LiveFilter, maxBuffered = LIVE_MAX_BUFFERED): LiveSubscription {
+  /**
+   * A new subscriber: it receives every event appended after this resolves. Events it does not
+   * read pile up to `maxBuffered`, then it is dropped. 503 when shutting down, full, or Redis is down.
+   */
+  async subscribe(filter: LiveFilter, maxBuffered = LIVE_MAX_BUFFERED): Promise<LiveSubscription> {
     if (!this.running) {
       throw new ProblemException({
         type: ProblemType.unavailable,
@@ -106,10 +109,42 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
         detail: `This api process already serves ${LIVE_MAX_SUBSCRIBERS} live subscribers; try again later or another replica.`,
       });
     }
+    // Registered first, so the reader cannot go idle between the activation and the registration.
     const sub = new LiveSubscription(filter, maxBuffered, (s, reason) => this.onClosed(s, reason));
     this.subscribers.add(sub);
     subscribersGauge.inc();
+    try {
+      await this.activate();
+    } catch (err) {
+      await sub.return();
+      throw new ProblemException({
+        type: ProblemType.unavailable,
+        title: 'Service Unavailable',
+        status: 503,
+        detail: `The event streams (Redis) cannot be read right now; try again shortly. (${(err as Error).message})`,
+      });
+    }
     return sub;
+  }
+
+  /** Resolves once the reader holds concrete stream positions (resolving them if it rests). */
+  private activate(): Promise<void> {
+    this.active ??= (async () => {
+      // "$" resolved to concrete ids, so nothing appended between two reads is skipped.
+      for (const type of LIVE_TYPES) {
+        const last = (await this.bus.redis.xrevrange(LIVE_STREAMS[type], '+', '-', 'COUNT', 1)) as Array<
+          [string, string[]]
+        >;
+        this.positions.set(type, last[0]?.[0] ?? '0-0');
+      }
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.();
+    })().catch((err: unknown) => {
+      this.active = undefined;
+      throw err;
+    });
+    return this.active;
   }
 
   /**
@@ -162,7 +197,14 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
   private async run(): Promise<void> {
     const keys = LIVE_TYPES.map((t) => LIVE_STREAMS[t]);
     while (this.running) {
+      if (this.subscribers.size === 0) {
+        // Nobody listens: stop reading (and forget the positions) until the next subscriber.
+        this.active = undefined;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
       try {
+        await this.activate();
         const ids = LIVE_TYPES.map((t) => this.positions.get(t)!);
         const reply = (await this.reader.xread(
           'COUNT',
@@ -208,7 +250,6 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
         if (cap !== undefined && compareEntryIds(id, cap) > 0) break;
         this.positions.set(type, id);
         eventsRead.inc({ type });
-        if (this.subscribers.size === 0) continue;
         const e = parseStreamEntry(type, id, fields);
         if (e) events.push(e);
       }
@@ -242,6 +283,9 @@ export class LiveHub implements OnModuleInit, BeforeApplicationShutdown, OnAppli
   beforeApplicationShutdown(): void {
     this.running = false;
     for (const s of [...this.subscribers]) s.finish('shutdown', 'The api process is shutting down; reconnect.');
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 
   async onApplicationShutdown(): Promise<void> {
