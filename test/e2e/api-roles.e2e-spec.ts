@@ -13,6 +13,8 @@ interface Operation {
   method: string;
   path: string;
   role: Role | 'public';
+  /** The audit action a mutation writes (x-audit-action). */
+  audit?: string;
 }
 
 const PARAMS: Record<string, string> = {
@@ -28,6 +30,7 @@ const PARAMS: Record<string, string> = {
 };
 
 let api: RunningApp;
+const startedAt = new Date();
 let operations: Operation[] = [];
 const keys: Partial<Record<Role, string>> = {};
 
@@ -57,10 +60,15 @@ beforeAll(async () => {
   // A high limit: this file makes a few hundred calls with the same keys inside a minute.
   api = await startApp('api', { API_RATE_LIMIT_PER_MINUTE: '100000' });
   const doc = (await (await fetch(`${api.url}/api/v1/openapi.json`)).json()) as {
-    paths: Record<string, Record<string, { 'x-required-role': Role | 'public' }>>;
+    paths: Record<string, Record<string, { 'x-required-role': Role | 'public'; 'x-audit-action'?: string }>>;
   };
   operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
-    Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), path, role: op['x-required-role'] })),
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      role: op['x-required-role'],
+      audit: op['x-audit-action'],
+    })),
   );
   for (const role of ROLES) {
     const res = await fetch(`${api.url}/api/v1/api-keys`, {
@@ -109,5 +117,40 @@ describe('every REST operation enforces authentication and its role', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('wrote an audit entry for every mutation: denied for each role below, and the outcome for the role allowed', async () => {
+    const res = await fetch(
+      `${api.url}/api/v1/audit/export?format=json&since=${encodeURIComponent(startedAt.toISOString())}`,
+      {
+        headers: adminAuth(),
+      },
+    );
+    expect(res.status).toBe(200);
+    const entries = (await res.json()) as Array<{
+      action: string;
+      outcome: string;
+      actorRole: string;
+      path: string;
+      status: number;
+    }>;
+    const missing: string[] = [];
+    const mutations = operations.filter((o) => o.method !== 'GET' && o.role !== 'public');
+    expect(mutations.length).toBeGreaterThan(20);
+    for (const op of mutations) {
+      expect(op.audit, `${op.method} ${op.path} has no x-audit-action`).toBeDefined();
+      const mine = entries.filter((e) => e.action === op.audit);
+      const need = ROLES.indexOf(op.role as Role);
+      for (const [i, role] of ROLES.entries()) {
+        const found =
+          i < need
+            ? mine.some((e) => e.actorRole === role && e.outcome === 'denied' && e.status === 403)
+            : mine.some(
+                (e) => e.actorRole === role && (e.outcome === 'success' || e.outcome === 'failure') && e.status >= 200,
+              );
+        if (!found) missing.push(`${op.method} ${op.path} (${op.audit}) as ${role}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 });
