@@ -21,6 +21,6 @@ import { FleetSummaryService } from './fleet-summary.service.js';
     AgentForgetService,
     FleetSummaryService,
   ],
-  exports: [AgentsService, AgentLabelsService],
+  exports: [AgentsService, AgentLabelsService, AgentForgetService, FleetSummaryService],
 })
 export class AgentsModule {}

@@ -268,6 +268,11 @@ export function parseForceParam(raw: unknown): boolean {
   throw validationProblem([{ name: 'force', reason: `must be true or false, got ${JSON.stringify(clip(v))}` }]);
 }
 
+/** GET /fleet/summary ?selector &top. */
+export function parseFleetSummaryQuery(q: Record<string, unknown>): { selector: LabelSelector; top: number } {
+  return { selector: parseSelector(q.selector), top: parseTopParam(q.top) };
+}
+
 /** `top` of the fleet summary: how many versions and config hashes to list, 1–100 (default 10). */
 export function parseTopParam(raw: unknown): number {
   const v = singleParam('top', raw)?.trim();

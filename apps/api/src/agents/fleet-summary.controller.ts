@@ -1,6 +1,6 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { RequireRole } from '../auth/roles.js';
-import { parseSelector, parseTopParam } from './agents.query.js';
+import { parseFleetSummaryQuery } from './agents.query.js';
 import { FleetSummaryService, type FleetSummary } from './fleet-summary.service.js';
 
 /** Fleet-wide counts for dashboards (docs/agents-api.md "Fleet summary"). */
@@ -12,6 +12,6 @@ export class FleetSummaryController {
   @Get('summary')
   @RequireRole('viewer')
   summary(@Query() query: Record<string, unknown>): Promise<FleetSummary> {
-    return this.fleet.summary({ selector: parseSelector(query.selector), top: parseTopParam(query.top) });
+    return this.fleet.summary(parseFleetSummaryQuery(query));
   }
 }

@@ -1,10 +1,9 @@
 import { Body, Controller, Delete, Get, Param, Put, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { validationProblem } from '../common/problem.js';
-import { singleParam, type Page } from '../common/pagination.js';
+import type { Page } from '../common/pagination.js';
 import { Audit, RequireRole } from '../auth/roles.js';
 import type { CommandTypeView } from './command.view.js';
-import { capabilityProblem, parseCommandTypeBody, parseCommandTypePath } from './commands.query.js';
+import { parseCommandTypeBody, parseCommandTypePath, parseListCommandTypesQuery } from './commands.query.js';
 import { CommandTypesService } from './command-types.service.js';
 
 /** Command types (settings): the schema of a custom command's parameters and its timeout. */
@@ -16,10 +15,7 @@ export class CommandTypesController {
   @Get()
   @RequireRole('viewer')
   list(@Query() query: Record<string, unknown>): Promise<Page<CommandTypeView>> {
-    const capability = singleParam('capability', query.capability);
-    const problem = capability === undefined ? undefined : capabilityProblem('capability', capability);
-    if (problem) throw validationProblem([problem]);
-    return this.types.list(capability);
+    return this.types.list(parseListCommandTypesQuery(query));
   }
 
   /** Body: { description?, parametersSchema, timeoutSeconds? }. 201 when created, 200 when replaced. */

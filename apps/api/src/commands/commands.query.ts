@@ -200,6 +200,14 @@ export function parseListCommandsQuery(q: Record<string, unknown>): ListCommands
   };
 }
 
+/** GET /command-types ?capability: the capability to list the types of, or undefined for all. */
+export function parseListCommandTypesQuery(q: Record<string, unknown>): string | undefined {
+  const capability = singleParam('capability', q.capability);
+  const problem = capability === undefined ? undefined : capabilityProblem('capability', capability);
+  if (problem) throw validationProblem([problem]);
+  return capability;
+}
+
 /** {capability}/{type} path parameters of the command-types routes. */
 export function parseCommandTypePath(capability: string, type: string): { capability: string; type: string } {
   const problems = [capabilityProblem('capability', capability), typeProblem('type', type)].filter(

@@ -96,6 +96,12 @@ export function schemaMismatches(
   return problems;
 }
 
+/** A dry run: `dryRun: true` as an argument (bulkCommand) or in the input (createRollout). */
+function isDryRun(args: Args): boolean {
+  if (args.dryRun === true) return true;
+  return typeof args.input === 'object' && args.input !== null && (args.input as { dryRun?: unknown }).dryRun === true;
+}
+
 async function audited(
   sink: AuditSink,
   access: FieldAccess,
@@ -122,9 +128,7 @@ async function audited(
       status,
       detail: {
         field: key,
-        ...(args.input && typeof args.input === 'object' && (args.input as { dryRun?: unknown }).dryRun === true
-          ? { dryRun: true }
-          : {}),
+        ...(isDryRun(args) ? { dryRun: true } : {}),
         ...(outcome.error ? { error: outcome.error.message.slice(0, 1000) } : {}),
       },
     });

@@ -1,6 +1,7 @@
 // GraphQL at /graphql over HTTP and graphql-ws against real Postgres and Redis: the same services
 // as REST behind it, authentication, roles per field, error codes, audit entries, and a
-// subscription fed from the rollout event stream.
+// subscription fed from the rollout event stream. Second pass: commands and command types, the
+// fleet summary, label patches and forgetting, enrollment tokens, API keys and the audit log.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { createClient, type Client } from 'graphql-ws';
@@ -17,6 +18,8 @@ import { httpClient } from '../testing/http.js';
 
 const RUN = `gq${randomBytes(4).toString('hex')}`;
 const CONFIG = `gql-${RUN}`;
+const CAP = `com.example.gql${RUN}`;
+const STARTED_AT = new Date().toISOString();
 const fluentBit = (output: string): string =>
   `[SERVICE]\n    Flush 1\n\n[INPUT]\n    Name dummy\n\n[OUTPUT]\n    Name  ${output}\n    Match *\n`;
 
@@ -25,6 +28,7 @@ let base: string;
 let prisma: PrismaService;
 let queue: RolloutQueue;
 let viewerKey: string;
+let operatorKey: string;
 const clients: Client[] = [];
 
 interface GqlReply {
@@ -69,6 +73,9 @@ beforeAll(async () => {
   const key = await httpClient(() => base).post('/api/v1/api-keys', { name: `viewer-${RUN}`, role: 'viewer' });
   expect(key.status, JSON.stringify(key.body)).toBe(201);
   viewerKey = key.body.key as string;
+  const op = await httpClient(() => base).post('/api/v1/api-keys', { name: `operator-${RUN}`, role: 'operator' });
+  expect(op.status, JSON.stringify(op.body)).toBe(201);
+  operatorKey = op.body.key as string;
 });
 
 afterAll(async () => {
@@ -83,6 +90,8 @@ afterAll(async () => {
         await job.remove().catch(() => undefined);
     }
     await cleanupRun(prisma, RUN, [CONFIG]);
+    await prisma.$executeRaw`DELETE FROM command_types WHERE capability = ${CAP}`;
+    await prisma.enrollmentToken.deleteMany({ where: { name: { startsWith: RUN } } });
   }
   await queue?.close();
   await app?.close();
@@ -262,6 +271,8 @@ describe('queries and mutations over the REST services', () => {
       id,
     });
     expect(paused.body.data?.pauseRollout).toEqual({ state: 'paused', reason: 'checking' });
+    const cause = await gql(`query ($id: ID!) { rollout(id: $id) { pauseCause } }`, { id });
+    expect(cause.body.data?.rollout).toEqual({ pauseCause: 'person' });
     const aborted = await gql(`mutation ($id: ID!) { abortRollout(id: $id) { state } }`, { id });
     expect(aborted.body.data?.abortRollout.state).toBe('aborted');
     const resume = await gql(`mutation ($id: ID!) { resumeRollout(id: $id) { state } }`, { id });
@@ -311,6 +322,315 @@ describe('roles and audit', () => {
         expect.objectContaining({ interface: 'graphql', path: '/graphql', actorRole: 'admin', status: 200 }),
       ]),
     );
+  });
+});
+
+describe('commands, fleet, credentials and the audit log', () => {
+  const RESTART = 0x400n;
+  const selector = `testrun=${RUN},group=cmd`;
+  let custom: string;
+
+  beforeAll(async () => {
+    [, custom] = await seedAgents(prisma, RUN, [
+      { labels: { group: 'cmd' }, capabilities: 0x1n | RESTART },
+      { labels: { group: 'cmd' } },
+      { labels: { group: 'cmd' }, connectionState: 'offline' },
+    ]);
+    await prisma.agent.update({ where: { uid: custom }, data: { customCapabilities: [CAP] } });
+  });
+
+  it('manages command types as admin only; sendCommand refuses bad input with BAD_USER_INPUT and invalidParams', async () => {
+    const put = `mutation ($c: String!, $t: String!, $s: JSON!) { putCommandType(capability: $c, type: $t, parametersSchema: $s, timeoutSeconds: 30) { created commandType { capability type parametersSchema timeoutSeconds } } }`;
+    const schema = { type: 'object', properties: { input: { type: 'string' } }, required: ['input'] };
+    const denied = await gql(put, { c: CAP, t: 'flush', s: schema }, operatorKey);
+    expect(codes(denied)).toEqual(['FORBIDDEN']);
+    expect(denied.body.errors?.[0]?.message).toMatch(/needs the admin role/);
+    const created = await gql(put, { c: CAP, t: 'flush', s: schema });
+    expect(created.body.data?.putCommandType).toEqual({
+      created: true,
+      commandType: { capability: CAP, type: 'flush', parametersSchema: schema, timeoutSeconds: 30 },
+    });
+    expect((await gql(put, { c: CAP, t: 'flush', s: schema })).body.data?.putCommandType.created).toBe(false);
+    const badSchema = await gql(put, { c: CAP, t: 'broken', s: { type: 'objekt' } });
+    expect(badSchema.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 422 });
+    const listed = await gql(`query ($c: String) { commandTypes(capability: $c) { items { type } nextCursor } }`, {
+      c: CAP,
+    });
+    expect(listed.body.data?.commandTypes).toEqual({ items: [{ type: 'flush' }], nextCursor: null });
+
+    const send = `mutation ($u: ID!, $c: String!, $t: String!, $p: JSON) { sendCommand(uid: $u, capability: $c, type: $t, parameters: $p) { id state } }`;
+    const shape = await gql(send, { u: custom, c: 'not a capability', t: '', p: null }, operatorKey);
+    expect(shape.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      status: 400,
+      invalidParams: [{ name: 'capability' }, { name: 'type' }],
+    });
+    const params = await gql(send, { u: custom, c: CAP, t: 'flush', p: { input: 7 } }, operatorKey);
+    expect(params.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      status: 422,
+      invalidParams: [expect.objectContaining({ name: expect.stringContaining('input') })],
+    });
+    const unknownType = await gql(send, { u: custom, c: CAP, t: 'nope', p: {} }, operatorKey);
+    expect(unknownType.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      status: 422,
+      knownTypes: ['flush'],
+    });
+    const badUid = await gql(send, { u: 'nope', c: CAP, t: 'flush', p: {} }, operatorKey);
+    expect(badUid.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'uid' }],
+    });
+
+    const read = await gql(
+      `query ($u: ID!, $id: ID!) { commands(agent: $u, state: [queued, sent]) { items { id } nextCursor } command(id: $id) { id } }`,
+      {
+        u: custom,
+        id: randomUUID(),
+      },
+    );
+    expect(read.body.data).toEqual({ commands: { items: [], nextCursor: null }, command: null });
+    expect(codes(read)).toEqual(['NOT_FOUND']);
+
+    const deleted = await gql(`mutation ($c: String!) { deleteCommandType(capability: $c, type: "flush") { type } }`, {
+      c: CAP,
+    });
+    expect(deleted.body.data?.deleteCommandType).toEqual({ type: 'flush' });
+    const again = await gql(`mutation ($c: String!) { deleteCommandType(capability: $c, type: "flush") { type } }`, {
+      c: CAP,
+    });
+    expect(codes(again)).toEqual(['NOT_FOUND']);
+  });
+
+  it('bulkCommand with dryRun counts matched, eligible and ineligible agents; refuses a malformed command', async () => {
+    const bulk = `mutation ($s: String!, $c: BulkCommandInput!) { bulkCommand(selector: $s, command: $c, dryRun: true) { dryRun matched eligible ineligible bulkId queued } }`;
+    const restart = await gql(bulk, { s: selector, c: { kind: 'restart' } }, operatorKey);
+    expect(restart.body).toEqual({
+      data: {
+        bulkCommand: {
+          dryRun: true,
+          matched: 3,
+          eligible: 1,
+          ineligible: { noAcceptsRestartCommand: 2 },
+          bulkId: null,
+          queued: null,
+        },
+      },
+    });
+    await gql(
+      `mutation ($c: String!) { putCommandType(capability: $c, type: "pause", parametersSchema: {}) { created } }`,
+      { c: CAP },
+    );
+    const customDry = await gql(
+      bulk,
+      { s: selector, c: { kind: 'custom', capability: CAP, type: 'pause' } },
+      operatorKey,
+    );
+    expect(customDry.body.data?.bulkCommand).toMatchObject({
+      matched: 3,
+      eligible: 1,
+      ineligible: { capabilityNotDeclared: 2 },
+    });
+    const malformed = await gql(bulk, { s: selector, c: { kind: 'restart', capability: CAP } }, operatorKey);
+    expect(malformed.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'command.capability' }],
+    });
+    const viewer = await gql(bulk, { s: selector, c: { kind: 'restart' } }, viewerKey);
+    expect(codes(viewer)).toEqual(['FORBIDDEN']);
+  });
+
+  it('summarises the fleet a selector matches', async () => {
+    const q = `query ($s: String, $t: Int) { fleetSummary(selector: $s, top: $t) { total status { connected disconnected offline } health { healthy unhealthy unknown } agentTypes versions { top { serviceName serviceVersion count } other distinct } configHashes { top { hash count } other none distinct } drift { inSync noDesired } generatedAt } }`;
+    const r = await gql(q, { s: selector, t: 1 }, viewerKey);
+    expect(r.body).toEqual({
+      data: {
+        fleetSummary: {
+          total: 3,
+          status: { connected: 2, disconnected: 0, offline: 1 },
+          health: { healthy: 0, unhealthy: 0, unknown: 3 },
+          agentTypes: { fluentbit: 3 },
+          versions: { top: [{ serviceName: null, serviceVersion: null, count: 3 }], other: 0, distinct: 1 },
+          configHashes: { top: [], other: 0, none: 3, distinct: 0 },
+          drift: { inSync: 0, noDesired: 3 },
+          generatedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+        },
+      },
+    });
+    const bad = await gql(q, { s: selector, t: 0 }, viewerKey);
+    expect(bad.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'top' }],
+    });
+  });
+
+  it('patches an agent’s labels and forgets agents (CONFLICT while connected unless force)', async () => {
+    const [connected, offline] = await seedAgents(prisma, RUN, [
+      { labels: { group: 'lab', zone: 'a' } },
+      { labels: { group: 'lab' }, connectionState: 'offline' },
+    ]);
+    const patch = `mutation ($u: ID!, $set: JSON, $rm: [String!]) { patchAgentLabels(uid: $u, set: $set, remove: $rm) { uid labels } }`;
+    const patched = await gql(patch, { u: connected, set: { tier: 'edge' }, rm: ['zone'] }, operatorKey);
+    expect(patched.body.data?.patchAgentLabels).toEqual({
+      uid: connected,
+      labels: { testrun: RUN, group: 'lab', tier: 'edge' },
+    });
+    const both = await gql(patch, { u: connected, set: { tier: 'x' }, rm: ['tier'] }, operatorKey);
+    expect(both.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 400 });
+    const one = await gql(`query ($u: ID!) { agent(uid: $u) { labels enrollmentTokenId } }`, { u: connected });
+    expect(one.body.data?.agent).toEqual({
+      labels: { testrun: RUN, group: 'lab', tier: 'edge' },
+      enrollmentTokenId: null,
+    });
+
+    const forget = `mutation ($u: ID!, $f: Boolean) { forgetAgent(uid: $u, force: $f) { uid forgotten wasConnected deleted { events } } }`;
+    const refused = await gql(forget, { u: connected }, operatorKey);
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect((await gql(forget, { u: connected, f: true }, operatorKey)).body.data?.forgetAgent).toEqual({
+      uid: connected,
+      forgotten: true,
+      wasConnected: true,
+      deleted: { events: 0 },
+    });
+    expect((await gql(forget, { u: offline }, operatorKey)).body.data?.forgetAgent).toMatchObject({
+      forgotten: true,
+      wasConnected: false,
+    });
+    const gone = await gql(`query ($u: ID!) { agent(uid: $u) { uid } }`, { u: connected });
+    expect([gone.body.data?.agent, codes(gone)]).toEqual([null, ['NOT_FOUND']]);
+  });
+
+  it('creates and revokes enrollment tokens as admin (the token once); an operator gets FORBIDDEN', async () => {
+    const create = `mutation ($in: CreateEnrollmentTokenInput!) { createEnrollmentToken(input: $in) { id name prefix labels status createdBy expiresAt token } }`;
+    const input = { name: `${RUN}-edge`, labels: { env: 'prod' }, ttlSeconds: 3600 };
+    const denied = await gql(create, { in: input }, operatorKey);
+    expect(codes(denied)).toEqual(['FORBIDDEN']);
+    const list = `query { enrollmentTokens(includeRevoked: true, limit: 500) { items { id status } } }`;
+    expect(codes(await gql(list, undefined, operatorKey))).toEqual(['FORBIDDEN']);
+
+    const created = await gql(create, { in: input });
+    const token = created.body.data?.createEnrollmentToken;
+    expect(token).toMatchObject({
+      name: `${RUN}-edge`,
+      labels: { env: 'prod' },
+      status: 'active',
+      createdBy: expect.stringMatching(/^key:/),
+      expiresAt: expect.stringMatching(/^\d{4}-/),
+      token: expect.stringMatching(/^oet_/),
+    });
+    expect(token.token.startsWith(token.prefix)).toBe(true);
+    const read = await gql(`query ($id: ID!) { enrollmentToken(id: $id) { id status } }`, { id: token.id });
+    expect(read.body.data?.enrollmentToken).toEqual({ id: token.id, status: 'active' });
+    expect(JSON.stringify(read.body)).not.toContain(token.token);
+    const badLabels = await gql(create, { in: { name: `${RUN}-bad`, labels: { '-x': 'y' } } });
+    expect(badLabels.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', status: 422 });
+    const past = await gql(create, { in: { name: `${RUN}-past`, expiresAt: '2020-01-01T00:00:00Z' } });
+    expect(past.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'expiresAt', reason: 'must be in the future' }],
+    });
+
+    const revoke = `mutation ($id: ID!) { revokeEnrollmentToken(id: $id) { id status revokedBy revokedAt } }`;
+    const revoked = await gql(revoke, { id: token.id });
+    expect(revoked.body.data?.revokeEnrollmentToken).toMatchObject({
+      id: token.id,
+      status: 'revoked',
+      revokedBy: expect.stringMatching(/^key:/),
+    });
+    const twice = await gql(revoke, { id: token.id });
+    expect(twice.body.data?.revokeEnrollmentToken.revokedAt).toBe(revoked.body.data?.revokeEnrollmentToken.revokedAt);
+    const listed = await gql(list);
+    expect(listed.body.data?.enrollmentTokens.items).toEqual(
+      expect.arrayContaining([{ id: token.id, status: 'revoked' }]),
+    );
+    expect(codes(await gql(revoke, { id: randomUUID() }))).toEqual(['NOT_FOUND']);
+  });
+
+  it('createApiKey answers the key once, it works, and revokeApiKey stops it', async () => {
+    const created = await gql(
+      `mutation ($in: CreateApiKeyInput!) { createApiKey(input: $in) { id name role prefix status rateLimitPerMinute key } }`,
+      { in: { name: `${RUN}-ci`, role: 'operator', rateLimitPerMinute: 600 } },
+    );
+    const key = created.body.data?.createApiKey;
+    expect(key).toMatchObject({
+      name: `${RUN}-ci`,
+      role: 'operator',
+      status: 'active',
+      rateLimitPerMinute: 600,
+      key: expect.stringMatching(/^opk_/),
+    });
+    expect((await gql('{ me { id role } }', undefined, key.key)).body.data?.me).toEqual({
+      id: `key:${key.id}`,
+      role: 'operator',
+    });
+    const read = await gql(`query ($id: ID!) { apiKey(id: $id) { id prefix lastUsedAt } }`, { id: key.id });
+    expect(read.body.data?.apiKey).toMatchObject({ id: key.id, prefix: key.prefix });
+    expect(JSON.stringify(read.body)).not.toContain(key.key);
+    expect(codes(await gql(`{ apiKeys { nextCursor } }`, undefined, operatorKey))).toEqual(['FORBIDDEN']);
+    const shortTtl = await gql(`mutation { createApiKey(input: {name: "x", role: admin, ttlSeconds: 5}) { id } }`);
+    expect(shortTtl.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'ttlSeconds' }],
+    });
+
+    const revoked = await gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { status revokedBy } }`, { id: key.id });
+    expect(revoked.body.data?.revokeApiKey).toEqual({ status: 'revoked', revokedBy: expect.stringMatching(/^key:/) });
+    expect((await gql('{ me { id } }', undefined, key.key)).status).toBe(401);
+    const all = await gql(`{ apiKeys(includeRevoked: true, limit: 500) { items { id status } } }`);
+    expect(all.body.data?.apiKeys.items).toEqual(expect.arrayContaining([{ id: key.id, status: 'revoked' }]));
+  });
+
+  it('auditEvents shows the GraphQL mutations of this file with interface graphql, denied ones too', async () => {
+    const admin = (await gql('{ me { id } }')).body.data?.me.id as string;
+    const operator = (await gql('{ me { id } }', undefined, operatorKey)).body.data?.me.id as string;
+    const q = `query ($actor: String, $action: String, $outcome: AuditOutcome, $since: DateTime) {
+      auditEvents(actor: $actor, action: $action, outcome: $outcome, since: $since, limit: 500) {
+        items { action resourceType resourceId interface path outcome status actorRole detail }
+      }
+    }`;
+    const tokens = await gql(q, { actor: admin, action: 'enrollment_tokens.*', since: STARTED_AT }, viewerKey);
+    const items = tokens.body.data?.auditEvents.items as Array<Record<string, unknown>>;
+    expect(items.map((e) => [e.action, e.outcome, e.interface])).toEqual(
+      expect.arrayContaining([
+        ['enrollment_tokens.create', 'success', 'graphql'],
+        ['enrollment_tokens.revoke', 'success', 'graphql'],
+        ['enrollment_tokens.create', 'failure', 'graphql'],
+      ]),
+    );
+    expect(items.filter((e) => e.interface === 'graphql').every((e) => e.path === '/graphql')).toBe(true);
+
+    const dry = await gql(q, { actor: operator, action: 'commands.bulk', since: STARTED_AT }, viewerKey);
+    expect(dry.body.data?.auditEvents.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          interface: 'graphql',
+          outcome: 'success',
+          actorRole: 'operator',
+          detail: expect.objectContaining({ field: 'Mutation.bulkCommand', dryRun: true }),
+        }),
+      ]),
+    );
+    const denied = await gql(
+      q,
+      { actor: operator, action: 'command_types.put', outcome: 'denied', since: STARTED_AT },
+      viewerKey,
+    );
+    expect(denied.body.data?.auditEvents.items).toEqual([
+      expect.objectContaining({
+        resourceType: 'command_type',
+        resourceId: 'flush',
+        status: 403,
+        actorRole: 'operator',
+      }),
+    ]);
+    const forgotten = await gql(q, { actor: operator, action: 'agents.forget', outcome: 'success', since: STARTED_AT });
+    expect(forgotten.body.data?.auditEvents.items).toHaveLength(2);
+    const bad = await gql(`{ auditEvents(action: "") { nextCursor } }`);
+    expect(bad.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      invalidParams: [{ name: 'action' }],
+    });
   });
 });
 

@@ -13,11 +13,17 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
+import { AgentForgetService } from '../agents/agent-forget.service.js';
 import { AgentLabelsService } from '../agents/agent-labels.service.js';
 import { AgentsService } from '../agents/agents.service.js';
+import { FleetSummaryService } from '../agents/fleet-summary.service.js';
 import { AUDIT_SINK, type AuditSink } from '../audit/audit-sink.js';
+import { AuditService } from '../audit/audit.service.js';
+import { ApiKeysService } from '../auth/api-keys.service.js';
+import { CommandTypesService } from '../commands/command-types.service.js';
 import { CommandsService } from '../commands/commands.service.js';
 import { ConfigsApiService } from '../configs/configs.service.js';
+import { EnrollmentTokensService } from '../enrollment/enrollment-tokens.service.js';
 import { LiveHub } from '../live/live-hub.service.js';
 import { RolloutsService } from '../rollouts/rollouts.service.js';
 import { ErrorCode, codedError, type ErrorCodeName } from './errors.js';
@@ -96,13 +102,35 @@ export class GraphqlService {
   constructor(
     agents: AgentsService,
     labels: AgentLabelsService,
+    forget: AgentForgetService,
+    fleet: FleetSummaryService,
     commands: CommandsService,
+    commandTypes: CommandTypesService,
     configs: ConfigsApiService,
     rollouts: RolloutsService,
+    enrollmentTokens: EnrollmentTokensService,
+    apiKeys: ApiKeysService,
+    audit: AuditService,
     hub: LiveHub,
-    @Inject(AUDIT_SINK) audit: AuditSink,
+    @Inject(AUDIT_SINK) sink: AuditSink,
   ) {
-    this.schema = buildExecutableSchema(createResolvers({ agents, labels, commands, configs, rollouts, hub }), audit);
+    this.schema = buildExecutableSchema(
+      createResolvers({
+        agents,
+        labels,
+        forget,
+        fleet,
+        commands,
+        commandTypes,
+        configs,
+        rollouts,
+        enrollmentTokens,
+        apiKeys,
+        audit,
+        hub,
+      }),
+      sink,
+    );
   }
 
   /** Parses and validates; throws RequestRefused (400) with coded errors. */

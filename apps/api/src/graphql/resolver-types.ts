@@ -57,21 +57,32 @@ export interface SchemaResolvers {
   types: Readonly<Record<string, ObjectResolvers>>;
 }
 
+/** A DateTime argument (a Date once coerced) as the ISO text REST takes; anything else as it is. */
+const restValue = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+
 /**
  * GraphQL arguments as the REST query-string record the routes' parse functions take: absent and
- * null arguments are left out, lists joined with commas, numbers as decimal text.
+ * null arguments are left out, lists joined with commas, numbers and booleans as text, DateTime
+ * as ISO 8601.
  */
 export function restQuery(args: Args): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(args)) {
     if (v === undefined || v === null) continue;
-    out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v as string | number | boolean);
+    out[k] = Array.isArray(v) ? v.map(String).join(',') : String(restValue(v) as string | number | boolean);
   }
   return out;
 }
 
-/** A GraphQL input object as a REST body: fields that are null are left out (absent). */
+/**
+ * A GraphQL input object as a REST body: fields that are null are left out (absent), DateTime
+ * values become ISO 8601 text.
+ */
 export function restBody(input: unknown): unknown {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
-  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null && v !== undefined));
+  return Object.fromEntries(
+    Object.entries(input)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [k, restValue(v)]),
+  );
 }

@@ -1,5 +1,7 @@
-// Agents, their events and labels, and commands for one agent.
-import { parseLabelsBody, type AgentLabelsView } from '../../agents/agent-labels.service.js';
+// Agents, their events and labels, forgetting one, the fleet summary, and restart and custom
+// messages for one agent.
+import type { ForgetResult } from '../../agents/agent-forget.service.js';
+import { parseLabelsBody, parseLabelsPatchBody, type AgentLabelsView } from '../../agents/agent-labels.service.js';
 import type {
   AgentDetailView,
   AgentEventView,
@@ -10,8 +12,14 @@ import type {
   RemoteConfigStatusView,
   capabilitiesView,
 } from '../../agents/agent.view.js';
-import { parseAgentUid, parseCustomMessageBody, parseListAgentsQuery } from '../../agents/agents.query.js';
-import type { CommandView } from '../../commands/command.view.js';
+import {
+  parseAgentUid,
+  parseCustomMessageBody,
+  parseFleetSummaryQuery,
+  parseForceParam,
+  parseListAgentsQuery,
+} from '../../agents/agents.query.js';
+import type { FleetSummary } from '../../agents/fleet-summary.service.js';
 import type { Page } from '../../common/pagination.js';
 import { objectType, restBody, restQuery, type FieldResolver, type ObjectResolvers } from '../resolver-types.js';
 import type { ResolverDeps } from './deps.js';
@@ -24,6 +32,7 @@ export function agentQueries(d: ResolverDeps): Record<string, FieldResolver> {
       const { uid, ...page } = a;
       return d.agents.events(parseAgentUid(String(uid)), restQuery(page));
     },
+    fleetSummary: (_s, a) => d.fleet.summary(parseFleetSummaryQuery(restQuery(a))),
   };
 }
 
@@ -32,6 +41,14 @@ export function agentMutations(d: ResolverDeps): Record<string, FieldResolver> {
     setAgentLabels: (_s, a) => {
       const uid = parseAgentUid(String(a.uid));
       return d.labels.replace(uid, parseLabelsBody({ labels: a.labels }));
+    },
+    patchAgentLabels: (_s, a) => {
+      const uid = parseAgentUid(String(a.uid));
+      return d.labels.patch(uid, parseLabelsPatchBody(restBody({ set: a.set, remove: a.remove })));
+    },
+    forgetAgent: (_s, a) => {
+      const uid = parseAgentUid(String(a.uid));
+      return d.forget.forget(uid, parseForceParam(restQuery({ force: a.force }).force));
     },
     restartAgent: (_s, a, ctx) => d.commands.restart(parseAgentUid(String(a.uid)), ctx.principal.id),
     sendCustomMessage: (_s, a, ctx) => {
@@ -75,27 +92,36 @@ export const agentTypes: Record<string, ObjectResolvers> = {
     'effectiveConfig',
     'customCapabilities',
     'replacedByUid',
+    'enrollmentTokenId',
     'updatedAt',
   ]),
   AgentConnection: objectType<Page<AgentSummaryView>>(['items', 'nextCursor']),
   AgentEvent: objectType<AgentEventView>(['id', 'type', 'at', 'data']),
   AgentEventConnection: objectType<Page<AgentEventView>>(['items', 'nextCursor']),
   AgentLabels: objectType<AgentLabelsView>(['uid', 'labels', 'mergedLabels']),
-  Command: objectType<CommandView>([
-    'id',
-    'agentUid',
-    'kind',
-    'capability',
-    'type',
-    'parameters',
-    'state',
-    'reason',
-    'result',
-    'bulkId',
-    'createdBy',
-    'createdAt',
-    'sentAt',
-    'completedAt',
-    'deadlineAt',
+  ForgottenRows: objectType<ForgetResult['deleted']>(['events', 'desiredConfig', 'quarantine']),
+  ForgetAgentResult: objectType<ForgetResult>(['uid', 'forgotten', 'wasConnected', 'deleted']),
+  FleetStatusCounts: objectType<FleetSummary['status']>(['connected', 'disconnected', 'offline']),
+  FleetHealthCounts: objectType<FleetSummary['health']>(['healthy', 'unhealthy', 'unknown']),
+  FleetVersionCount: objectType<FleetSummary['versions']['top'][number]>(['serviceName', 'serviceVersion', 'count']),
+  FleetVersions: objectType<FleetSummary['versions']>(['top', 'other', 'distinct']),
+  FleetConfigHashCount: objectType<FleetSummary['configHashes']['top'][number]>(['hash', 'count']),
+  FleetConfigHashes: objectType<FleetSummary['configHashes']>(['top', 'other', 'none', 'distinct']),
+  FleetDrift: objectType<FleetSummary['drift']>([
+    'inSync',
+    'pendingApply',
+    'applyFailed',
+    'effectiveDiffers',
+    'noDesired',
+  ]),
+  FleetSummary: objectType<FleetSummary>([
+    'total',
+    'status',
+    'health',
+    'agentTypes',
+    'versions',
+    'configHashes',
+    'drift',
+    'generatedAt',
   ]),
 };

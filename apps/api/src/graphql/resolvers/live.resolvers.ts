@@ -1,5 +1,6 @@
 // Subscriptions: each is one subscriber of the live hub (docs/live-updates.md) with its filter.
 import { isAgentUid, parseAgentUid, parseSelector } from '../../agents/agents.query.js';
+import { isUuid } from '../../commands/commands.query.js';
 import { validationProblem } from '../../common/problem.js';
 import type { AgentChange, CommandUpdate, LiveFilter, RolloutProgress } from '../../live/live-events.js';
 import type { LiveItem } from '../../live/live-subscription.js';
@@ -73,15 +74,9 @@ export function liveTypes(d: ResolverDeps): Record<string, ObjectResolvers> {
       ['id', 'rolloutId', 'step', 'at', 'type', 'state', 'stage', 'wave', 'counts', 'reason'],
       { rollout: (s) => orNullWhenGone(d.rollouts.get(s.rolloutId)) },
     ),
-    CommandUpdate: objectType<WithId<CommandUpdate>>([
-      'id',
-      'commandId',
-      'agentUid',
-      'kind',
-      'state',
-      'reason',
-      'bulkId',
-      'at',
-    ]),
+    CommandUpdate: objectType<WithId<CommandUpdate>>(
+      ['id', 'commandId', 'agentUid', 'kind', 'state', 'reason', 'bulkId', 'at'],
+      { command: (s) => (isUuid(s.commandId) ? orNullWhenGone(d.commands.get(s.commandId.toLowerCase())) : null) },
+    ),
   };
 }

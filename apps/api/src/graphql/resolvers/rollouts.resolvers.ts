@@ -137,6 +137,7 @@ export function rolloutTypes(d: ResolverDeps): Record<string, ObjectResolvers> {
       'waves',
       'rollback',
       'currentWave',
+      'pauseCause',
     ]),
     CreatedRollout: objectType<CreatedRolloutView>(
       ['id', 'dryRun', 'state', 'reason', 'config', 'version', 'selector', 'strategy', 'plan', 'createdAt'],
