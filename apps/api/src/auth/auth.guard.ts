@@ -95,6 +95,9 @@ export function resourceIdFromParams(
   spec: AuditSpec | undefined,
 ): string | null {
   if (!params) return null;
-  const v = spec?.resourceParam ? params[spec.resourceParam] : Object.values(params)[0];
-  return v === undefined ? null : Array.isArray(v) ? v.join('/') : v;
+  const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join('/') : v);
+  const names = spec?.resourceParam === undefined ? undefined : ([] as string[]).concat(spec.resourceParam);
+  if (!names) return one(Object.values(params)[0]) ?? null;
+  const parts = names.map((n) => one(params[n]));
+  return parts.every((p) => p !== undefined) ? parts.join('/') : null;
 }

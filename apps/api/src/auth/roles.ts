@@ -36,7 +36,8 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
 export interface AuditSpec {
   action: string;
   resourceType: string;
-  resourceParam?: string;
+  /** One route parameter, or several joined with "/" (e.g. capability/type). */
+  resourceParam?: string | readonly string[];
 }
 export const Audit = (spec: AuditSpec): MethodDecorator => SetMetadata(AUDIT_METADATA, spec);
 

@@ -21,7 +21,7 @@ export class CommandTypesController {
   /** Body: { description?, parametersSchema, timeoutSeconds? }. 201 when created, 200 when replaced. */
   @Put(':capability/:type')
   @RequireRole('admin')
-  @Audit({ action: 'command_types.put', resourceType: 'command_type', resourceParam: 'type' })
+  @Audit({ action: 'command_types.put', resourceType: 'command_type', resourceParam: ['capability', 'type'] })
   async put(
     @Param('capability') capability: string,
     @Param('type') type: string,
@@ -37,7 +37,7 @@ export class CommandTypesController {
   /** 200 with the command type as it was. Commands already sent keep their outcome tracking. */
   @Delete(':capability/:type')
   @RequireRole('admin')
-  @Audit({ action: 'command_types.delete', resourceType: 'command_type', resourceParam: 'type' })
+  @Audit({ action: 'command_types.delete', resourceType: 'command_type', resourceParam: ['capability', 'type'] })
   delete(@Param('capability') capability: string, @Param('type') type: string): Promise<CommandTypeView> {
     const p = parseCommandTypePath(capability, type);
     return this.types.delete(p.capability, p.type);

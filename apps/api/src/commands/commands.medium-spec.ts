@@ -132,6 +132,12 @@ describe('command types (admin settings)', () => {
     expect(list.status).toBe(200);
     expect((list.body.items as Json[]).map((t) => t.type)).toEqual(['flush', 'pause']);
     expect(list.body.nextCursor).toBeNull();
+    // The audit log names the command type by capability and type.
+    const audited = await prisma.auditEvent.findFirst({
+      where: { action: 'command_types.put', resourceId: `${CAP}/flush` },
+      orderBy: { id: 'desc' },
+    });
+    expect(audited).toMatchObject({ resourceType: 'command_type', outcome: 'success', status: 200 });
   });
 
   it('refuses a schema ajv cannot use (422, each problem named), and bad names (400)', async () => {

@@ -20,6 +20,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { AuditSink } from '../audit/audit-sink.js';
+import { summarizeBody } from '../audit/audit.service.js';
 import { forbidden } from '../auth/authenticator.js';
 import { roleAllows } from '../auth/roles.js';
 import { toGraphQLError } from './errors.js';
@@ -128,6 +129,8 @@ async function audited(
       status,
       detail: {
         field: key,
+        // The arguments as the REST audit keeps a body: secrets redacted, file contents as lengths.
+        ...(args && Object.keys(args).length > 0 ? { args: summarizeBody(args) } : {}),
         ...(isDryRun(args) ? { dryRun: true } : {}),
         ...(outcome.error ? { error: outcome.error.message.slice(0, 1000) } : {}),
       },

@@ -22,6 +22,9 @@ const arg =
   (name: string) =>
   (args: Record<string, unknown>): string | undefined =>
     typeof args[name] === 'string' ? (args[name] as string) : undefined;
+/** "capability/type", as the REST audit records a command type. */
+const capabilityAndType = (args: Record<string, unknown>): string | undefined =>
+  typeof args.capability === 'string' && typeof args.type === 'string' ? `${args.capability}/${args.type}` : undefined;
 const inputField =
   (name: string) =>
   (args: Record<string, unknown>): string | undefined => {
@@ -86,8 +89,8 @@ export const FIELD_ACCESS: Readonly<Record<string, FieldAccess>> = {
   'Mutation.sendCustomMessage': operator('agents.custom_message', 'agent', arg('uid')),
   'Mutation.sendCommand': operator('commands.create', 'agent', arg('uid')),
   'Mutation.bulkCommand': operator('commands.bulk', 'command', resultField('bulkId')),
-  'Mutation.putCommandType': admin('command_types.put', 'command_type', arg('type')),
-  'Mutation.deleteCommandType': admin('command_types.delete', 'command_type', arg('type')),
+  'Mutation.putCommandType': admin('command_types.put', 'command_type', capabilityAndType),
+  'Mutation.deleteCommandType': admin('command_types.delete', 'command_type', capabilityAndType),
   'Mutation.createEnrollmentToken': admin('enrollment_tokens.create', 'enrollment_token', resultId),
   'Mutation.revokeEnrollmentToken': admin('enrollment_tokens.revoke', 'enrollment_token', arg('id')),
   'Mutation.createApiKey': admin('api_keys.create', 'api_key', resultId),

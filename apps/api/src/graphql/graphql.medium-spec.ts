@@ -607,7 +607,12 @@ describe('commands, fleet, credentials and the audit log', () => {
           interface: 'graphql',
           outcome: 'success',
           actorRole: 'operator',
-          detail: expect.objectContaining({ field: 'Mutation.bulkCommand', dryRun: true }),
+          detail: expect.objectContaining({
+            field: 'Mutation.bulkCommand',
+            dryRun: true,
+            // What was asked, as the REST audit keeps a body.
+            args: expect.objectContaining({ selector: expect.any(String), dryRun: true }),
+          }),
         }),
       ]),
     );
@@ -619,7 +624,7 @@ describe('commands, fleet, credentials and the audit log', () => {
     expect(denied.body.data?.auditEvents.items).toEqual([
       expect.objectContaining({
         resourceType: 'command_type',
-        resourceId: 'flush',
+        resourceId: `${CAP}/flush`,
         status: 403,
         actorRole: 'operator',
       }),
