@@ -5,7 +5,7 @@ import { HTTP_CODE_METADATA } from '@nestjs/common/constants.js';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { catchError, from, mergeMap, throwError, type Observable } from 'rxjs';
-import { SAFE_METHODS, resourceIdFromParams } from '../auth/auth.guard.js';
+import { restAuditEntry, SAFE_METHODS } from './rest-audit.js';
 import type { AuthedRequest } from '../auth/principal.decorator.js';
 import { AUDIT_METADATA, type AuditSpec } from '../auth/roles.js';
 import { ProblemException } from '../common/problem.js';
@@ -40,17 +40,7 @@ export class AuditInterceptor implements NestInterceptor {
     const handler = context.getHandler();
     const spec = this.reflector.get<AuditSpec | undefined>(AUDIT_METADATA, handler);
     const declaredCode = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, handler);
-    const base = (): Omit<AuditEntry, 'outcome'> => ({
-      principal: req.principal,
-      action: spec?.action ?? `${context.getClass().name}.${handler.name}`,
-      resourceType: spec?.resourceType ?? null,
-      resourceId: resourceIdFromParams(req.params, spec),
-      interface: 'rest',
-      method: req.method,
-      path: req.originalUrl.split('?')[0],
-      sourceIp: req.ip ?? null,
-      userAgent: req.headers['user-agent'] ?? null,
-    });
+    const base = (): Omit<AuditEntry, 'outcome'> => restAuditEntry(context, req, spec);
     const query = Object.keys(req.query ?? {}).length > 0 ? { query: req.query } : {};
     const body =
       req.body !== undefined && Object.keys(req.body ?? {}).length > 0 ? { body: summarizeBody(req.body) } : {};

@@ -4,6 +4,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
 import { HealthController } from '@opamp/telemetry';
+import { restAuditEntry, SAFE_METHODS } from '../audit/rest-audit.js';
 import { AuditService } from '../audit/audit.service.js';
 import { ProblemException, ProblemType } from '../common/problem.js';
 import { AuthService } from './auth.service.js';
@@ -13,8 +14,6 @@ import { AUDIT_METADATA, PUBLIC_METADATA, ROLE_METADATA, roleAllows, type AuditS
 
 /** Controllers outside this app (libs) whose routes are public: /healthz, /readyz, /metrics. */
 const PUBLIC_CONTROLLERS = new Set<unknown>([HealthController]);
-
-export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The role a handler needs: its own, its controller's, else admin (fail closed). */
 export function requiredRole(reflector: Reflector, context: ExecutionContext): Role | 'public' {
@@ -43,17 +42,10 @@ export class AuthGuard implements CanActivate {
 
     if (!roleAllows(principal.role, need)) {
       if (!SAFE_METHODS.has(req.method)) {
+        req.principal = principal;
         const spec = this.reflector.get<AuditSpec | undefined>(AUDIT_METADATA, context.getHandler());
         await this.audit.record({
-          principal,
-          action: spec?.action ?? `${context.getClass().name}.${context.getHandler().name}`,
-          resourceType: spec?.resourceType ?? null,
-          resourceId: resourceIdFromParams(req.params, spec),
-          interface: 'rest',
-          method: req.method,
-          path: req.originalUrl.split('?')[0],
-          sourceIp: req.ip ?? null,
-          userAgent: req.headers['user-agent'] ?? null,
+          ...restAuditEntry(context, req, spec),
           outcome: 'denied',
           status: 403,
           detail: { reason: `needs role ${need}` },
@@ -87,17 +79,4 @@ export class AuthGuard implements CanActivate {
     req.principal = principal;
     return true;
   }
-}
-
-/** The audited resource's id from the route parameters (named by the spec, else the first). */
-export function resourceIdFromParams(
-  params: Record<string, string | string[]> | undefined,
-  spec: AuditSpec | undefined,
-): string | null {
-  if (!params) return null;
-  const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join('/') : v);
-  const names = spec?.resourceParam === undefined ? undefined : ([] as string[]).concat(spec.resourceParam);
-  if (!names) return one(Object.values(params)[0]) ?? null;
-  const parts = names.map((n) => one(params[n]));
-  return parts.every((p) => p !== undefined) ? parts.join('/') : null;
 }
