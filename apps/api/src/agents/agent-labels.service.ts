@@ -36,7 +36,8 @@ export function labelValueProblem(value: string): string | undefined {
   return 'must be empty or 1 to 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit';
 }
 
-function syntaxProblems(entries: Array<[string, string]>): InvalidParam[] {
+/** Kubernetes label syntax problems of `entries`, one per bad key or value. */
+export function syntaxProblems(entries: Array<[string, string]>): InvalidParam[] {
   const syntax: InvalidParam[] = [];
   for (const [k, v] of entries) {
     const keyProblem = labelKeyProblem(k);
@@ -51,7 +52,8 @@ function syntaxProblems(entries: Array<[string, string]>): InvalidParam[] {
   return syntax;
 }
 
-function invalidLabels(problems: InvalidParam[]): ProblemException {
+/** The 422 problem for label syntax (same type wherever labels are set). */
+export function invalidLabels(problems: InvalidParam[]): ProblemException {
   return extendedProblem({
     type: ConfigProblemType.invalidLabels,
     title: 'Invalid labels',

@@ -4,7 +4,7 @@ import { RequireRole } from '../auth/roles.js';
 import { validationProblem } from '../common/problem.js';
 import type { Page } from '../common/pagination.js';
 import { singleParam } from '../common/pagination.js';
-import { AuditService, CSV_COLUMNS, csvRow, parseAuditFilter, type AuditEventView } from './audit.service.js';
+import { AuditService, AUDIT_EVENT_FIELDS, csvRow, parseAuditFilter, type AuditEventView } from './audit.service.js';
 
 @Controller('api/v1/audit')
 @RequireRole('viewer')
@@ -31,7 +31,7 @@ export class AuditController {
     res.setHeader('Content-Disposition', `attachment; filename="audit-${stamp}.${format}"`);
     res.setHeader('Cache-Control', 'no-store');
     let first = true;
-    res.write(format === 'csv' ? CSV_COLUMNS.join(',') + '\r\n' : '[');
+    res.write(format === 'csv' ? AUDIT_EVENT_FIELDS.join(',') + '\r\n' : '[');
     try {
       for await (const e of this.audit.scan(filter)) {
         const chunk = format === 'csv' ? csvRow(e) : (first ? '\n' : ',\n') + JSON.stringify(e);

@@ -265,7 +265,8 @@ export class AuditService {
   }
 }
 
-export const CSV_COLUMNS = [
+/** Every field of an audit entry, in the order of the CSV export's columns and the GraphQL type. */
+export const AUDIT_EVENT_FIELDS = [
   'id',
   'at',
   'actor',
@@ -283,7 +284,7 @@ export const CSV_COLUMNS = [
   'outcome',
   'status',
   'detail',
-] as const;
+] as const satisfies ReadonlyArray<keyof AuditEventView>;
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
 export function csvField(value: unknown): string {
@@ -295,5 +296,5 @@ export function csvField(value: unknown): string {
 }
 
 export function csvRow(e: AuditEventView): string {
-  return CSV_COLUMNS.map((c) => csvField(e[c])).join(',') + '\r\n';
+  return AUDIT_EVENT_FIELDS.map((c) => csvField(e[c])).join(',') + '\r\n';
 }

@@ -14,7 +14,7 @@ import {
   type Page,
 } from '../common/pagination.js';
 import { isRole, ROLES, type Principal, type Role } from './roles.js';
-import { displayPrefix, newSecret, secretDigest } from './secrets.js';
+import { credentialStatus, displayPrefix, newSecret, secretDigest } from './secrets.js';
 
 export interface ApiKeyView {
   id: string;
@@ -87,7 +87,7 @@ function view(row: ApiKeyRow, nowMs = Date.now()): ApiKeyView {
     revokedAt: row.revokedAt?.toISOString() ?? null,
     revokedBy: row.revokedBy,
     lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
-    status: row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt.getTime() <= nowMs ? 'expired' : 'active',
+    status: credentialStatus(row.revokedAt, row.expiresAt, nowMs),
   };
 }
 

@@ -6,7 +6,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { RedisKeys } from '@opamp/bus';
 import { counter } from '@opamp/telemetry';
+import { ProblemException, ProblemType } from '../common/problem.js';
 import { BusService } from '../redis/bus.service.js';
+import type { Principal } from './roles.js';
 
 export interface RateDecision {
   allowed: boolean;
@@ -18,6 +20,16 @@ export interface RateDecision {
 
 const WINDOW_MS = 60_000;
 
+/** RateLimit-* headers of a decision (none when the principal has no limit). */
+export function rateHeaders(rate: RateDecision): Record<string, string> {
+  if (rate.limit <= 0) return {};
+  return {
+    'RateLimit-Limit': String(rate.limit),
+    'RateLimit-Remaining': String(rate.remaining),
+    'RateLimit-Reset': String(rate.resetSeconds),
+  };
+}
+
 const rateLimited = counter('opamp_api_rate_limited_total', 'Requests refused with 429 by the per-key rate limit', [
   'principal_type',
 ]);
@@ -28,6 +40,26 @@ export class RateLimiter {
   private warnedAt = 0;
 
   constructor(private readonly bus: BusService) {}
+
+  /**
+   * Counts one request of `principal`; over its limit, throws the 429 problem (RateLimit-* and
+   * Retry-After headers). REST (the guard) and GraphQL (its gate) both admit requests here.
+   */
+  async admit(principal: Principal): Promise<RateDecision> {
+    const rate = await this.check(principal.id, principal.type, principal.rateLimitPerMinute);
+    if (!rate.allowed) {
+      throw new ProblemException(
+        {
+          type: ProblemType.rateLimited,
+          title: 'Rate limit exceeded',
+          status: 429,
+          detail: `${rate.limit} requests per minute are allowed for this ${principal.type === 'api_key' ? 'API key' : 'person'}; retry in ${rate.resetSeconds} s.`,
+        },
+        { ...rateHeaders(rate), 'Retry-After': String(rate.resetSeconds) },
+      );
+    }
+    return rate;
+  }
 
   async check(principalId: string, principalType: string, limit: number, nowMs = Date.now()): Promise<RateDecision> {
     const window = Math.floor(nowMs / WINDOW_MS);

@@ -2,6 +2,7 @@
 // "Authentication and roles"). A route without @RequireRole or @Public is refused for everyone
 // but admins (fail closed), and the route-table test fails on it.
 import { SetMetadata } from '@nestjs/common';
+import { HealthController } from '@opamp/telemetry';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -21,6 +22,21 @@ export function roleAllows(have: Role, need: Role): boolean {
 export const ROLE_METADATA = 'opamp:required-role';
 export const PUBLIC_METADATA = 'opamp:public';
 export const AUDIT_METADATA = 'opamp:audit';
+
+/** Controllers outside this app (libs) whose routes are public: /healthz, /readyz, /metrics. */
+const PUBLIC_CONTROLLERS = new Set<unknown>([HealthController]);
+
+/**
+ * The role a route handler needs: public, its own role, its controller's, else admin (fail
+ * closed; `declared` false). The guard enforces it and the OpenAPI document shows it.
+ */
+export function routeRole(handler: object, controller: object): { role: Role | 'public'; declared: boolean } {
+  const meta = <T>(key: string): T | undefined =>
+    (Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, controller)) as T | undefined;
+  if (PUBLIC_CONTROLLERS.has(controller) || meta<boolean>(PUBLIC_METADATA)) return { role: 'public', declared: true };
+  const role = meta<Role>(ROLE_METADATA);
+  return { role: role ?? 'admin', declared: role !== undefined };
+}
 
 /** The least role a caller needs for this handler (or every handler of a controller). */
 export const RequireRole = (role: Role): MethodDecorator & ClassDecorator => SetMetadata(ROLE_METADATA, role);

@@ -25,3 +25,13 @@ export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i.exec(header);
   return m?.[1];
 }
+
+/** active | expired | revoked: the state of a key or token with these timestamps at `nowMs`. */
+export function credentialStatus(
+  revokedAt: Date | null,
+  expiresAt: Date | null,
+  nowMs = Date.now(),
+): 'active' | 'expired' | 'revoked' {
+  if (revokedAt) return 'revoked';
+  return expiresAt && expiresAt.getTime() <= nowMs ? 'expired' : 'active';
+}

@@ -1,11 +1,10 @@
 // Validation of the enrollment-token routes' input. Shape problems (missing or unknown fields,
 // wrong types, an expiry in the past) are 400; labels that break the Kubernetes label syntax are
 // 422 with the same problem type as PUT /agents/{uid}/labels.
-import { labelKeyProblem, labelValueProblem, MAX_API_LABELS } from '../agents/agent-labels.service.js';
+import { invalidLabels, MAX_API_LABELS, syntaxProblems } from '../agents/agent-labels.service.js';
 import { isUuid, parseExpiry } from '../auth/api-keys.service.js';
 import { parseLimit, singleParam } from '../common/pagination.js';
 import { validationProblem, type InvalidParam } from '../common/problem.js';
-import { ConfigProblemType, extendedProblem } from '../configs/config-problems.js';
 
 export const MAX_TOKEN_NAME = 100;
 const CREATE_FIELDS = ['name', 'labels', 'expiresAt', 'ttlSeconds'] as const;
@@ -65,27 +64,8 @@ export function parseCreateEnrollmentTokenBody(body: unknown, nowMs = Date.now()
   const expiresAt = parseExpiry(b, nowMs, problems);
   if (problems.length > 0) throw validationProblem(problems);
 
-  const syntax: InvalidParam[] = [];
-  for (const [k, v] of entries) {
-    const keyProblem = labelKeyProblem(k);
-    if (keyProblem) syntax.push({ name: `labels[${JSON.stringify(k)}]`, reason: `invalid key: ${keyProblem}` });
-    const valueProblem = labelValueProblem(v);
-    if (valueProblem) {
-      syntax.push({
-        name: `labels[${JSON.stringify(k)}]`,
-        reason: `invalid value ${JSON.stringify(v)}: ${valueProblem}`,
-      });
-    }
-  }
-  if (syntax.length > 0) {
-    throw extendedProblem({
-      type: ConfigProblemType.invalidLabels,
-      title: 'Invalid labels',
-      status: 422,
-      detail: syntax.map((p) => `${p.name}: ${p.reason}`).join('; '),
-      invalidParams: syntax,
-    });
-  }
+  const syntax = syntaxProblems(entries);
+  if (syntax.length > 0) throw invalidLabels(syntax);
   return { name, labels: Object.fromEntries(entries), expiresAt };
 }
 

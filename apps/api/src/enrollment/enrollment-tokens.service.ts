@@ -3,7 +3,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PrismaService } from '@opamp/database';
 import { uidToString, uuidv7 } from '@opamp/protocol';
-import { displayPrefix, newSecret, secretDigest } from '../auth/secrets.js';
+import { credentialStatus, displayPrefix, newSecret, secretDigest } from '../auth/secrets.js';
 import type { Principal } from '../auth/roles.js';
 import { decodeCursor, encodeCursor, queryFingerprint, type Page } from '../common/pagination.js';
 import { ProblemException, ProblemType } from '../common/problem.js';
@@ -67,7 +67,7 @@ export function enrollmentTokenView(row: TokenRow, nowMs = Date.now()): Enrollme
     expiresAt: row.expiresAt?.toISOString() ?? null,
     revokedAt: row.revokedAt?.toISOString() ?? null,
     revokedBy: row.revokedBy,
-    status: row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt.getTime() <= nowMs ? 'expired' : 'active',
+    status: credentialStatus(row.revokedAt, row.expiresAt, nowMs),
   };
 }
 

@@ -6,7 +6,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ExecutionResult } from 'graphql';
 import { ProblemException } from '../common/problem.js';
 import { ErrorCode, codedError } from './errors.js';
-import { GraphqlGate, rateHeaders } from './graphql-gate.js';
+import { rateHeaders } from '../auth/rate-limiter.js';
+import { GraphqlGate } from './graphql-gate.js';
 import { GraphqlService, RequestRefused, parseGraphqlRequest } from './graphql.service.js';
 
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';

@@ -4,8 +4,7 @@
 import type { DynamicModule, Type } from '@nestjs/common';
 import { MODULE_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { RequestMethod } from '@nestjs/common';
-import { HealthController } from '@opamp/telemetry';
-import { AUDIT_METADATA, PUBLIC_METADATA, ROLE_METADATA, type AuditSpec, type Role } from '../auth/roles.js';
+import { AUDIT_METADATA, routeRole, type AuditSpec, type Role } from '../auth/roles.js';
 
 export interface RouteInfo {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -84,18 +83,14 @@ export function routesOf(controllers: Type<unknown>[]): RouteInfo[] {
       const subPaths = ([] as string[]).concat(
         (Reflect.getMetadata(PATH_METADATA, fn) as string | string[] | undefined) ?? '',
       );
-      const isPublic =
-        c === HealthController ||
-        Boolean(Reflect.getMetadata(PUBLIC_METADATA, fn) ?? Reflect.getMetadata(PUBLIC_METADATA, c));
-      const declared = (Reflect.getMetadata(ROLE_METADATA, fn) ?? Reflect.getMetadata(ROLE_METADATA, c)) as
-        Role | undefined;
+      const { role, declared } = routeRole(fn, c);
       for (const prefix of prefixes) {
         for (const sub of subPaths) {
           routes.push({
             method,
             path: openApiPath(joinPath(prefix, sub)),
-            role: isPublic ? 'public' : (declared ?? 'admin'),
-            roleDeclared: isPublic || declared !== undefined,
+            role,
+            roleDeclared: declared,
             audit: Reflect.getMetadata(AUDIT_METADATA, fn) as AuditSpec | undefined,
             controller: c.name,
             handler: name,

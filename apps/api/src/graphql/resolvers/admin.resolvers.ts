@@ -1,5 +1,5 @@
 // Enrollment tokens, API keys and the audit log.
-import type { AuditEventView } from '../../audit/audit.service.js';
+import { AUDIT_EVENT_FIELDS, type AuditEventView } from '../../audit/audit.service.js';
 import { parseCreateApiKeyBody, type ApiKeyView } from '../../auth/api-keys.service.js';
 import type { Page } from '../../common/pagination.js';
 import {
@@ -66,24 +66,6 @@ export const adminTypes: Record<string, ObjectResolvers> = {
   ApiKey: objectType<ApiKeyView>(KEY_FIELDS),
   ApiKeyConnection: objectType<Page<ApiKeyView>>(['items', 'nextCursor']),
   CreatedApiKey: objectType<ApiKeyView & { key: string }>([...KEY_FIELDS, 'key']),
-  AuditEvent: objectType<AuditEventView>([
-    'id',
-    'at',
-    'actor',
-    'actorType',
-    'actorName',
-    'actorRole',
-    'action',
-    'resourceType',
-    'resourceId',
-    'interface',
-    'method',
-    'path',
-    'sourceIp',
-    'userAgent',
-    'outcome',
-    'status',
-    'detail',
-  ]),
+  AuditEvent: objectType<AuditEventView>(AUDIT_EVENT_FIELDS),
   AuditEventConnection: objectType<Page<AuditEventView>>(['items', 'nextCursor']),
 };
